@@ -1,0 +1,152 @@
+"""Env ids of every suite, and ``list_envs`` / ``describe`` / ``make`` on top of them."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+from r2i_envs import _atari, _bsuite, _dmc, _memorymaze, _popgym
+from r2i_envs._episode import Episodes, SuiteEnv
+from r2i_envs._spaces import EnvInfo
+from r2i_envs._vector import VectorEnv
+from r2i_envs._workers import ProcessVectorEnv
+
+
+class UnknownEnvError(ValueError):
+    """The env id names no env of any suite."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """One suite: its id prefix, names, how to describe and create an env, and where it steps."""
+
+    prefix: str
+    names: tuple[str, ...]
+    describe: Callable[[str, str, dict[str, object]], EnvInfo]
+    create: Callable[[str, int, dict[str, object]], SuiteEnv]
+    processes: bool  # step each env in its own worker process by default (slow suites)
+    versions: str
+    parametric: tuple[str, ...] = ()  # names that need kwargs (not listed by list_envs)
+
+
+SUITES: tuple[Suite, ...] = (
+    Suite(
+        "bsuite",
+        _bsuite.IDS,
+        _bsuite.describe,
+        _bsuite.create,
+        False,
+        _bsuite.VERSION,
+        _bsuite.PARAMETRIC_IDS,
+    ),
+    Suite("popgym", _popgym.IDS, _popgym.describe, _popgym.create, False, _popgym.VERSION),
+    Suite("memorymaze", _memorymaze.IDS, _memorymaze.describe, _memorymaze.create, True, _memorymaze.VERSION),
+    Suite("dmc", _dmc.IDS, _dmc.describe, _dmc.create, True, _dmc.VERSION),
+    Suite(
+        "dmc-vision",
+        _dmc.IDS,
+        functools.partial(_dmc.describe, vision=True),
+        functools.partial(_dmc.create, vision=True),
+        True,
+        _dmc.VERSION,
+    ),
+    Suite("atari", _atari.IDS, _atari.describe, _atari.create, True, _atari.VERSION),
+)
+_BY_PREFIX = {suite.prefix: suite for suite in SUITES}
+
+
+def list_envs() -> list[str]:
+    """Every env id, suite by suite (``bsuite/memory_len/0``, ..., ``atari/zaxxon``).
+
+    Parametric ids that need kwargs are not listed: ``bsuite/memory_len`` (``memory_length=L``, optional
+    ``num_bits``) and ``bsuite/discounting_chain`` (optional ``mapping_seed``).
+    """
+    return [f"{suite.prefix}/{name}" for suite in SUITES for name in suite.names]
+
+
+def _resolve(env_id: str) -> tuple[Suite, str]:
+    prefix, _, name = env_id.partition("/")
+    suite = _BY_PREFIX.get(prefix)
+    if suite is not None and (name in suite.names or name in suite.parametric):
+        return suite, name
+    known = list_envs() + [f"{s.prefix}/{n}" for s in SUITES for n in s.parametric]
+    close = difflib.get_close_matches(env_id, known, n=5, cutoff=0.6)
+    if not close and suite is not None:
+        close = [i for i in known if i.startswith(prefix + "/")][:5]
+    hint = f" Nearest ids: {', '.join(close)}." if close else ""
+    raise UnknownEnvError(
+        f"Unknown env id {env_id!r}.{hint} Suites: {', '.join(_BY_PREFIX)}; list_envs() lists every id."
+    )
+
+
+def describe(env_id: str, *, max_steps: int | None = None, **kwargs: object) -> EnvInfo:
+    """Spaces, episode length and score metric of ``env_id`` (with the kwargs ``make`` would get).
+
+    Cheap for bsuite/popgym/memorymaze; dmc and atari build one env briefly (no rendering).
+    """
+    suite, name = _resolve(env_id)
+    info = suite.describe(env_id, name, dict(kwargs))
+    if max_steps is not None:
+        if max_steps < 1:
+            raise ValueError(f"{env_id}: max_steps must be >= 1; got {max_steps}.")
+        length = max_steps if info.episode_length is None else min(info.episode_length, max_steps)
+        info = dataclasses.replace(info, episode_length=length, fixed_length=info.fixed_length)
+    return info
+
+
+def make(
+    env_id: str,
+    num_envs: int = 1,
+    seed: int = 0,
+    *,
+    processes: bool | None = None,
+    max_steps: int | None = None,
+    **kwargs: object,
+) -> VectorEnv:
+    """Create ``num_envs`` envs of ``env_id`` behind one vectorized, auto-resetting interface.
+
+    Args:
+        env_id: an id from :func:`list_envs` (or a parametric bsuite id with its kwargs).
+        num_envs: number of environments; every array gets this leading dim.
+        seed: root seed; env ``i`` gets a seed derived from ``(seed, i)``, so the same seed replays the same
+            episodes (for the same actions) and different seeds give different ones.
+        processes: step each env in its own worker process; default True for memorymaze, dmc, dmc-vision and
+            atari, False for bsuite and popgym.
+        max_steps: end episodes after this many agent steps (``is_last`` without ``is_terminal``), in
+            addition to the suite's own limit. Handy for short tests.
+        kwargs: suite options (e.g. ``memory_length`` for ``bsuite/memory_len``, ``sticky_actions`` for
+            atari, ``action_repeat`` for dmc).
+
+    Returns:
+        A :class:`VectorEnv`; close it (or use it as a context manager) to stop its worker processes.
+    """
+    if num_envs < 1:
+        raise ValueError(f"{env_id}: num_envs must be >= 1; got {num_envs}.")
+    if not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"{env_id}: seed must be a non-negative integer; got {seed!r}.")
+    info = describe(env_id, max_steps=max_steps, **kwargs)
+    factories = [
+        functools.partial(_episodes, env_id, int(seed), i, max_steps, dict(kwargs)) for i in range(num_envs)
+    ]
+    suite, _ = _resolve(env_id)
+    if suite.processes if processes is None else processes:
+        return ProcessVectorEnv(info, factories)
+    return VectorEnv(info, [functools.partial(f, 0) for f in factories])
+
+
+def env_seed(seed: int, index: int, restart: int = 0) -> int:
+    """The seed of env ``index`` (after ``restart`` worker restarts) under root ``seed``: a 31-bit int."""
+    state = np.random.SeedSequence([seed, index, restart]).generate_state(1)[0]
+    return int(state) % 2**31
+
+
+def _episodes(
+    env_id: str, seed: int, index: int, max_steps: int | None, kwargs: dict[str, object], restart: int
+) -> Episodes:
+    """Build env ``index`` of ``env_id`` (module level, so worker processes can unpickle it)."""
+    suite, name = _resolve(env_id)
+    return Episodes(suite.create(name, env_seed(seed, index, restart), kwargs), max_steps)
