@@ -39,7 +39,7 @@ _BASES = (
     "LabyrinthEscape",
     "LabyrinthExplore",
 )
-# Every class in popgym.envs.ALL (Labyrinth* need the optional `mazelib`); tests check the list is complete.
+# Every class in popgym.envs.ALL (Labyrinth* need `mazelib`, in the extra); tests check the list is complete.
 IDS: tuple[str, ...] = tuple(f"{base}{level}" for level in ("Easy", "Medium", "Hard") for base in _BASES)
 # Episodes of these always last max_episode_length steps; the others may end early.
 _FIXED_LENGTH = ("Autoencode", "RepeatPrevious", "RepeatFirst", "CountRecall")

@@ -42,8 +42,8 @@ class EnvInfo:
         episode_length: the most agent steps an episode lasts (the suite's time limit, or the ``max_steps``
             kwarg when smaller); ``None`` when the suite sets no limit.
         fixed_length: True when every episode lasts exactly ``episode_length`` steps.
-        seeded: True when ``seed`` changes the episodes (False for fully deterministic tasks such as the
-            bsuite discounting_chain sweep ids, whose bonus arm is fixed by the id).
+        seeded: True when ``seed`` changes the observations (False for bsuite discounting_chain, whose
+            observations depend on the actions only).
         score_metric: the suite's own score, in words.
         extra: the pip extra that installs the suite (``r2i-envs[extra]``).
     """
