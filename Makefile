@@ -21,7 +21,8 @@ lint: sync
 	$(UV) run --locked lint-imports
 
 test: lint standalone-ssmscan
-	$(UV) run --locked python -m pytest
+	@$(UV) run --locked python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests; refusing to pass" >&2; fi; exit $$rc
 
 # Proof that ssmscan installs alone: its wheel in a fresh venv with only its own dependencies.
 standalone-ssmscan: uv
