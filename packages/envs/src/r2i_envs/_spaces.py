@@ -87,7 +87,7 @@ def check_action(env_id: str, space: Space, num_envs: int, action: object) -> np
     if space.discrete:
         want = f"an integer array of shape {expected_shape} with values in [0, {space.n})"
         ok = arr.shape == expected_shape and arr.dtype.kind in "iu"
-        ok = ok and bool(np.all((arr >= 0) & (arr < space.n)))
+        ok = ok and (arr.size == 0 or (arr.min() >= 0 and arr.max() < space.n))
         out = arr.astype(np.int64) if ok else arr
     else:
         want = f"a float array of shape {expected_shape} with values in [{space.low}, {space.high}]"
