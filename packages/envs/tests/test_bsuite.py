@@ -71,3 +71,16 @@ def test_discounting_chain_bonus_arm():
         totals.append(total)
     env.close()
     np.testing.assert_allclose(totals, [1.0, 1.0, 1.1, 1.0, 1.0])
+
+
+def test_auto_reset_ignores_the_action_of_the_step_after_is_last():
+    # discounting_chain's context is the first action of an episode, so it shows which action was used.
+    with r2i_envs.make("bsuite/discounting_chain/0") as env:
+        obs = env.reset()
+        for _ in range(100):
+            obs = env.step(np.array([1]))
+        assert obs["is_last"][0]
+        obs = env.step(np.array([4]))  # ignored: starts the next episode
+        assert obs["is_first"][0] and obs["reward"][0] == 0.0 and obs["vector"][0, 0] == -1.0
+        obs = env.step(np.array([2]))  # the first action of the new episode
+        assert obs["vector"][0, 0] == 2.0

@@ -37,3 +37,13 @@ def test_tasks_import_without_gym():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True False", out.stderr
+
+
+def test_real_episode_length():
+    with r2i_envs.make("memorymaze/9x9", seed=2) as env:
+        env.reset()
+        rng = np.random.default_rng(0)
+        for step in range(1, 1001):
+            obs = env.step(rng.integers(0, 6, size=1))
+            assert obs["is_last"][0] == (step == 1000), step
+        assert not obs["is_terminal"][0]

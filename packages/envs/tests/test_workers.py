@@ -82,3 +82,9 @@ def test_close_leaves_no_process_behind():
     env.close()
     env.close()  # idempotent
     assert not _alive(pids)
+
+
+def test_env_error_in_a_worker_is_raised_with_its_traceback(monkeypatch):
+    monkeypatch.setenv("MUJOCO_GL", "bogus")  # memorymaze checks the backend inside the worker
+    with pytest.raises(WorkerError, match=r"(?s)memorymaze/9x9: the env raised in worker.*MUJOCO_GL='bogus'"):
+        r2i_envs.make("memorymaze/9x9", num_envs=2)
