@@ -1,5 +1,6 @@
 """The worker-process vector env: same results as in-process, crash recovery, no hang, no leftovers."""
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -69,9 +70,12 @@ def test_unresponsive_worker_raises_instead_of_hanging():
         with pytest.raises(WorkerError, match=r"gave no answer in 1\.0 s"):
             env.step(np.zeros(1, np.int64))
     finally:
-        os.kill(pid, signal.SIGCONT)
-        env.close()
-    assert not _alive([pid])
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    assert not _alive([pid])  # a failed step stops every worker ...
+    with pytest.raises(RuntimeError, match="closed"):  # ... and leaves the env closed
+        env.step(np.zeros(1, np.int64))
+    env.close()
 
 
 def test_close_leaves_no_process_behind():

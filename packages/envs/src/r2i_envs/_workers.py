@@ -85,11 +85,13 @@ class _Worker:
             return result
         raise _Died
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float = 5.0, kill: bool = False) -> None:
         """Ask the worker to close its env, kill it if it does not exit in time, and reap it. Idempotent."""
         if self.stopped:
             return
         self.stopped = True
+        if kill:
+            self.process.kill()
         if self.process.is_alive():
             try:
                 self.conn.send(("close", None))
@@ -171,13 +173,20 @@ class ProcessVectorEnv(VectorEnv):
             except _Died:
                 sent.append(False)
         results = []
-        for i, ok in enumerate(sent):
-            alive, result = self._try_receive(i) if ok else (False, None)
-            if not alive:  # the worker died: restart it and end its episode
-                self._restart(i)
-                result = self._crashed_episode(i, command)
-            self._last[i] = result
-            results.append(result)
+        try:
+            for i, ok in enumerate(sent):
+                alive, result = self._try_receive(i) if ok else (False, None)
+                if not alive:  # the worker died: restart it and end its episode
+                    self._restart(i)
+                    result = self._crashed_episode(i, command)
+                self._last[i] = result
+                results.append(result)
+        except BaseException:
+            # Other workers may still owe answers, so the env cannot continue: stop every worker now.
+            for worker in self._workers:
+                worker.stop(timeout_s=1.0, kill=True)
+            self._workers = []
+            raise
         return stack(results)
 
     def _ensure_open(self) -> None:
@@ -205,8 +214,11 @@ class ProcessVectorEnv(VectorEnv):
         last = self._last[i]
         if command == "reset" or last is None or last["is_last"]:
             # The step was starting a new episode anyway: start it in the new worker.
-            self._workers[i].send("reset")
-            return self._workers[i].receive(self.env_id, self._timeout_s)
+            try:
+                self._workers[i].send("reset")
+                return self._workers[i].receive(self.env_id, self._timeout_s)
+            except _Died as err:
+                raise WorkerError(f"{self.env_id}: worker {i} died right after its restart.") from err
         return {
             **last,
             "reward": np.float32(0.0),
