@@ -186,13 +186,19 @@ def test_jit_vmap(method):
         np.testing.assert_allclose(got[i], reference_recurrence(a, b[i], reset[i], None, None), atol=1e-10)
 
 
-def test_associative_equals_loop_for_every_length_up_to_64():
-    """Each length gives a different scan tree; a reset state folded in wrongly shows up in some."""
+@pytest.mark.parametrize("time_varying", [False, True])
+def test_associative_equals_loop_for_every_length_up_to_64(time_varying):
+    """Each length gives a different scan tree; a reset state folded in wrongly shows up in some.
+
+    Constant transitions take the specialised scan (powers of a per level), time-varying ones the
+    generic scan over folded affine elements; both must be exact for every tree shape.
+    """
     rng = np.random.default_rng(7)
     P = 2
     fn = jax.jit(lambda a, b, r, x0, s: linear_recurrence(a, b, r, x0, s, method="associative"))
     for T in range(1, 65):
-        a, b = random_transition(rng, (T, P)), random_complex(rng, (T, P))
+        a = random_transition(rng, (T, P) if time_varying else (1, P))
+        b = random_complex(rng, (T, P))
         x0, s = random_complex(rng, (P,)), random_complex(rng, (P,), scale=3.0)
         reset = rng.random(T) < 0.4
         np.testing.assert_allclose(
@@ -231,11 +237,13 @@ def test_operator_is_associative(e1, e2, e3):
     st.integers(0, 2**31 - 1),
     st.sampled_from([(), (2,), (1, 3)]),
     st.floats(0.0, 1.0),
+    st.sampled_from(["time-varying", "constant", "constant per sequence"]),
 )
-def test_associative_equals_sequential_property(length, seed, batch, reset_rate):
+def test_associative_equals_sequential_property(length, seed, batch, reset_rate, transition):
     rng = np.random.default_rng(seed)
     P = 3
-    a = random_transition(rng, (length, *batch, P))
+    shapes = {"time-varying": (length, *batch, P), "constant": (P,), "constant per sequence": (*batch, P)}
+    a = random_transition(rng, shapes[transition])
     b = random_complex(rng, (length, *batch, P))
     x0, s = random_complex(rng, (*batch, P)), random_complex(rng, (P,))
     reset = rng.random(length) < reset_rate

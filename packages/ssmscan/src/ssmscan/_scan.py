@@ -73,9 +73,69 @@ def fold_resets(
 
 
 def _associative(a, b, reset, x0, reset_state):
+    if _constant_over_time(a, b):
+        return _associative_constant(a, b, reset, x0, reset_state)
     a, b = fold_resets(a, b, reset, x0, reset_state)
     _, xs = jax.lax.associative_scan(compose_affine, (a, b), axis=0)
     return xs
+
+
+def _constant_over_time(a, b) -> bool:
+    return jnp.ndim(a) < jnp.ndim(b) or jnp.shape(a)[0] == 1
+
+
+def _associative_constant(a, b, reset, x0, reset_state):
+    """Parallel scan specialised to a transition ``a`` that is constant over time (the S5 case).
+
+    An element covering n steps is the affine map x ↦ (aⁿ·m) x + β, where m ∈ {0, 1} says whether
+    no reset happened inside it. The recursion pairs elements exactly as ``lax.associative_scan``
+    does, so in every combine the later operand covers 2^level steps and its transition is
+    a^(2^level)·m: one power per level (by repeated squaring) and a mask broadcast over the state
+    axis replace the full [T, ..., P] tensor of transitions the generic scan carries.
+    """
+    b = jnp.asarray(b)
+    dtype = jnp.result_type(a, b)
+    a = jnp.asarray(a, dtype)
+    a = a[0] if a.ndim == b.ndim else a
+    b = b.astype(dtype)
+    keep = None
+    if reset is not None:
+        r = _reset_mask(reset, b).astype(bool)
+        if reset_state is not None:
+            b = jnp.where(r, b + a * jnp.asarray(reset_state, dtype), b)
+        keep = (~r).astype(jnp.real(b).dtype)
+    if x0 is not None:
+        carried = a * jnp.asarray(x0, dtype)
+        b = b.at[0].add(carried if keep is None else keep[0] * carried)
+    return _scan_constant(keep, b, a)
+
+
+def _scan_constant(keep, b, power):
+    """Inclusive prefix of the elements (power·keep_t, b_t); ``keep`` None means no resets."""
+    length = b.shape[0]
+    if length < 2:
+        return b
+
+    def transition(k):
+        return power if keep is None else power * keep[k]
+
+    earlier, later = slice(0, -1, 2), slice(1, None, 2)
+    reduced_b = transition(later) * b[earlier] + b[later]
+    reduced_keep = None if keep is None else keep[earlier] * keep[later]
+    odd = _scan_constant(reduced_keep, reduced_b, power * power)
+    evens = slice(2, None, 2)
+    prefix = odd if length % 2 else odd[:-1]
+    even = jnp.concatenate([b[:1], transition(evens) * prefix + b[evens]], axis=0)
+    return _interleave(even, odd)
+
+
+def _interleave(even, odd):
+    """[e0, o0, e1, o1, ...]; ``even`` has as many or one more entries than ``odd``."""
+    if even.shape[0] > odd.shape[0]:
+        odd = jnp.concatenate([odd, jnp.zeros_like(odd[:1])], axis=0)
+        merged = jnp.stack([even, odd], axis=1).reshape((-1, *even.shape[1:]))
+        return merged[:-1]
+    return jnp.stack([even, odd], axis=1).reshape((-1, *even.shape[1:]))
 
 
 def _sequential(a, b, reset, x0, reset_state):
@@ -83,7 +143,7 @@ def _sequential(a, b, reset, x0, reset_state):
     dtype = jnp.result_type(a, b)
     b = b.astype(dtype)
     a = jnp.asarray(a, dtype=dtype)
-    time_varying = a.ndim == b.ndim and a.shape[0] != 1
+    time_varying = not _constant_over_time(a, b)
     if a.ndim == b.ndim and not time_varying:
         a = a[0]
     state_shape = b.shape[1:]
