@@ -1,5 +1,10 @@
 """DeepMind Control: proprio and 64×64 vision through the contract, real episode length, rendering."""
 
+import ctypes.util
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -42,3 +47,28 @@ def test_actions_are_rescaled_to_the_task_bounds():
         env.step(np.array([action], np.float32))
         assert env._env.physics.data.ctrl[0] == pytest.approx(expected)
     env.close()
+
+
+@pytest.mark.parametrize("backend", ["osmesa", "egl"])
+def test_both_headless_backends_render(backend):
+    if ctypes.util.find_library({"osmesa": "OSMesa", "egl": "EGL"}[backend]) is None:
+        pytest.skip(f"no lib for MUJOCO_GL={backend} on this machine")
+    code = (
+        "import numpy as np, r2i_envs\n"
+        "if __name__ == '__main__':\n"
+        "    for env_id in ('dmc-vision/cartpole_swingup', 'memorymaze/9x9'):\n"
+        "        with r2i_envs.make(env_id, num_envs=1) as env:\n"
+        "            print(float(env.reset()['image'].astype(np.float64).var()) > 0)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYOPENGL_PLATFORM"} | {"MUJOCO_GL": backend}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == ["True", "True"], out.stderr[-2000:]
+
+
+def test_switching_backend_after_rendering_started_is_refused():
+    r2i_envs.setup_rendering()
+    from dm_control import _render
+
+    other = "egl" if _render.BACKEND == "osmesa" else "osmesa"
+    with pytest.raises(RuntimeError, match="already renders with"):
+        r2i_envs.setup_rendering(other)

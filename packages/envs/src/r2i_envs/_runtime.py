@@ -39,10 +39,11 @@ def setup_rendering(backend: RenderBackend | None = None) -> RenderBackend:
             f"Headless rendering with MUJOCO_GL={chosen} needs the system library lib{library}: "
             f"install {package}."
         )
-    current = os.environ.get("MUJOCO_GL")
-    if current not in (None, chosen) and "dm_control._render" in sys.modules:
+    in_use = getattr(sys.modules.get("dm_control._render"), "BACKEND", None)
+    if in_use is not None and in_use != chosen:
         raise RuntimeError(
-            f"Rendering already initialised with MUJOCO_GL={current}; cannot switch to {chosen}."
+            f"dm_control already renders with {in_use} in this process; cannot switch to {chosen}. "
+            "Call setup_rendering before making envs, or set MUJOCO_GL before starting Python."
         )
     os.environ["MUJOCO_GL"] = chosen
     os.environ["PYOPENGL_PLATFORM"] = chosen
