@@ -70,6 +70,11 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--state", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--time-varying-a",
+        action="store_true",
+        help="pass a as a full [T, B, P] array (the generic scan path) instead of a constant [P]",
+    )
     args = parser.parse_args(argv)
     lengths = args.lengths or ([64, 1024] if args.quick else [64, 256, 1024, 4096, 8192])
     repeats = args.repeats or (5 if args.quick else 9)
@@ -79,6 +84,8 @@ def main(argv=None) -> None:
     rows = []
     for T in lengths:
         a, b, reset = make_inputs(T, args.batch, args.state)
+        if args.time_varying_a:
+            a = jnp.broadcast_to(a, b.shape).copy()
         for backward in (False, True):
             for with_reset in (False, True):
                 methods = ("sequential", "associative", "auto")
@@ -93,6 +100,7 @@ def main(argv=None) -> None:
                         "T": T,
                         "B": args.batch,
                         "P": args.state,
+                        "a": "time-varying" if args.time_varying_a else "constant",
                         "pass": "fwd+bwd" if backward else "fwd",
                         "seconds": seconds,
                         "first_call_seconds": round(first, 4),
