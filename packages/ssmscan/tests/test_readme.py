@@ -1,0 +1,18 @@
+"""The README's example runs as written."""
+
+import pathlib
+import re
+
+import jax
+
+README = pathlib.Path(__file__).parents[1] / "README.md"
+
+
+def test_readme_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks, "README has no python example"
+    namespace: dict = {}
+    with jax.enable_x64(False):
+        exec(compile(blocks[0], str(README), "exec"), namespace)
+    assert namespace["ys"].shape == (1024, 64)
+    assert len(namespace["hidden"]) == 3
