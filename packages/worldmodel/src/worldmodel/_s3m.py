@@ -1,0 +1,105 @@
+"""S3M: the R2I sequence model — an S5 stack fed with (z_{t−1}, a_{t−1})."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ssmscan import S5Stack
+
+from ._config import WorldModelConfig
+from ._losses import sample_straight_through
+from ._nets import Dense, LatentHead
+from ._sequence import SequenceModel, last, prev_inputs, shift_in
+from ._types import Action, Actions, Carry, Deter, Embed, Flag, Flags, Hidden, LatentState, Stoch
+
+
+class S3M(SequenceModel):
+    """u_t = Dense([z_{t−1}, a_{t−1}]); (y_t, x_t) = S5Stack(u, resets at is_first); h_t = Linear(y_t).
+
+    ``x_t`` are the complex hidden states of every S5 block. Sequence mode (:meth:`sequence`) runs all
+    T steps in one resettable scan; :meth:`step` gives the same numbers one step at a time.
+
+    Example:
+        >>> cfg = preset("tiny")
+        >>> s3m = S3M(cfg, action_size=2, key=jax.random.key(0))
+        >>> T = 10
+        >>> deter, hidden = s3m.sequence(jnp.zeros((T, 4, 4)), jnp.zeros((T, 2)), jnp.zeros(T, bool),
+        ...                              s3m.initial_hidden())
+    """
+
+    in_proj: Dense
+    stack: S5Stack
+    out_proj: eqx.nn.Linear
+    deter_size: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
+    stoch: int = eqx.field(static=True)
+    classes: int = eqx.field(static=True)
+    action_size: int = eqx.field(static=True)
+
+    def __init__(self, config: WorldModelConfig, action_size: int, *, key: PRNGKeyArray):
+        ssm = config.ssm
+        dtype = jnp.dtype(config.dtype)
+        in_key, stack_key, out_key = jax.random.split(key, 3)
+        self.stoch, self.classes, self.action_size = config.stoch, config.classes, action_size
+        self.in_proj = Dense(config.stoch * config.classes + action_size, ssm.width, key=in_key, dtype=dtype)
+        self.stack = S5Stack(
+            ssm.layers,
+            ssm.width,
+            ssm.state,
+            key=stack_key,
+            blocks=ssm.blocks,
+            conj_sym=ssm.conj_sym,
+            discretization=ssm.discretization,
+            C_init=ssm.C_init,
+            learn_reset_state=ssm.learn_reset_state,
+            dt_min=ssm.dt_min,
+            dt_max=ssm.dt_max,
+            dtype=dtype,
+        )
+        self.out_proj = eqx.nn.Linear(ssm.width, config.deter, key=out_key, dtype=dtype)
+        self.deter_size = config.deter
+        self.hidden_size = 2 * sum(block.ssm.hidden_size for block in self.stack.blocks)
+
+    def initial_hidden(self) -> Hidden:
+        return self.stack.init_state()
+
+    def posterior_input_size(self, embed_size: int) -> int:
+        """q(z_t | o_t) reads the embedding only: it is not recurrent."""
+        return embed_size
+
+    def posterior_input(self, deter: Deter, embed: Float[Array, " E"]) -> Float[Array, " E"]:
+        return embed
+
+    def sequence(
+        self, prev_stoch: Stoch, prev_action: Actions, is_first: Flags, hidden0: Hidden
+    ) -> tuple[Deter, Hidden]:
+        """All (h_t, x_t) of a sequence [T] from z_{t−1}, a_{t−1} [T] in one scan, reset where is_first."""
+        u = jax.vmap(lambda z, a, f: self.in_proj(prev_inputs(z, a, f)))(prev_stoch, prev_action, is_first)
+        ys, hidden = self.stack(u, jnp.asarray(is_first, bool), hidden0)
+        return jax.vmap(self.out_proj)(ys), hidden
+
+    def step(self, prev: LatentState, prev_action: Action, is_first: Flag) -> tuple[Deter, Hidden]:
+        u = self.in_proj(prev_inputs(prev.stoch, prev_action, is_first))
+        y, hidden = self.stack.step(prev.hidden, u, jnp.asarray(is_first, bool))
+        return self.out_proj(y), hidden
+
+    def observe(
+        self,
+        posterior: LatentHead,
+        embed: Embed,
+        actions: Actions,
+        is_first: Flags,
+        carry: Carry,
+        *,
+        key: PRNGKeyArray,
+    ) -> tuple[LatentState, Float[Array, "T S K"], Carry]:
+        """Posterior q(z_t | o_t) for all t at once, then all h_t, x_t in one scan."""
+        keys = jax.random.split(key, embed.shape[0])
+        post_logits = jax.vmap(posterior)(embed)
+        stoch = jax.vmap(lambda logits, k: sample_straight_through(logits, key=k))(post_logits, keys)
+        prev_stoch = shift_in(carry.state.stoch, stoch)
+        prev_action = shift_in(carry.action, actions.astype(stoch.dtype))
+        deter, hidden = self.sequence(prev_stoch, prev_action, is_first, carry.state.hidden)
+        states = LatentState(deter=deter, hidden=hidden, stoch=stoch)
+        return states, post_logits, Carry(state=last(states), action=actions[-1].astype(stoch.dtype))

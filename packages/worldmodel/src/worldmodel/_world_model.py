@@ -1,0 +1,324 @@
+"""WorldModel: encoder, posterior, sequence model (S3M or RSSM), prior and heads; observe, loss, imagine."""
+
+from collections.abc import Callable, Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._config import OptimConfig, PolicyInput, WorldModelConfig
+from ._losses import (
+    bernoulli_nll,
+    categorical_entropy,
+    categorical_kl,
+    dyn_rep_losses,
+    sample_straight_through,
+)
+from ._nets import ContinueHead, LatentHead, MultiDecoder, MultiEncoder, RewardHead, check_obs_shapes
+from ._rssm import RSSM
+from ._s3m import S3M
+from ._sequence import SequenceModel
+from ._types import Action, Actions, Batch, Carry, Flag, Flags, Imagined, LatentState, Observation, Observed
+
+Policy = Callable[[Float[Array, " G"], PRNGKeyArray], Action]
+
+SEQUENCE_MODELS: dict[str, type[SequenceModel]] = {"s3m": S3M, "rssm": RSSM}
+
+
+def _hidden_features(state: LatentState) -> Float[Array, "*batch X"]:
+    """Every SSM layer's complex state x as real features [Re x, Im x]."""
+    parts = [part for x in state.hidden for part in (x.real, x.imag)]
+    return jnp.concatenate(parts, axis=-1).astype(state.deter.dtype)
+
+
+def _stoch_features(state: LatentState) -> Float[Array, "*batch SK"]:
+    return state.stoch.reshape(*state.stoch.shape[:-2], -1)
+
+
+_POLICY_FEATURES: dict[str, Callable[[LatentState], list[Array]]] = {
+    "output": lambda s: [_stoch_features(s), s.deter],
+    "hidden": lambda s: [_stoch_features(s), _hidden_features(s)],
+    "full": lambda s: [_stoch_features(s), s.deter, _hidden_features(s)],
+}
+
+
+class WorldModel(eqx.Module):
+    """R2I world model (``sequence_model="s3m"``) or the DreamerV3 RSSM baseline (``"rssm"``).
+
+    Methods take ONE sequence (or step); callers ``jax.vmap`` over the batch. ``imagine`` takes starts
+    with any leading dims and flattens them.
+
+    Example:
+        >>> wm = WorldModel(preset("tiny"), {"vector": (5,)}, action_size=3, key=jax.random.key(0))
+        >>> T = 8
+        >>> batch = Batch(obs={"vector": jnp.ones((T, 5))}, action=jnp.zeros((T, 3)),
+        ...               reward=jnp.zeros(T), is_first=jnp.arange(T) == 0, is_terminal=jnp.zeros(T, bool))
+        >>> loss, metrics = wm.loss(batch, wm.initial_carry(), key=jax.random.key(1))
+    """
+
+    encoder: MultiEncoder
+    posterior: LatentHead
+    sequence_model: SequenceModel
+    prior: LatentHead
+    decoder: MultiDecoder
+    reward: RewardHead
+    cont: ContinueHead
+    config: WorldModelConfig = eqx.field(static=True)
+    obs_shapes: tuple[tuple[str, tuple[int, ...]], ...] = eqx.field(static=True)
+    action_size: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        config: WorldModelConfig,
+        obs_shapes: Mapping[str, tuple[int, ...]],
+        action_size: int,
+        *,
+        key: PRNGKeyArray,
+    ):
+        """Args:
+        config: sizes and choices (see :func:`preset`).
+        obs_shapes: ``{"vector": (O,)}`` and/or ``{"image": (64, 64, C)}``.
+        action_size: A, size of the (one-hot or continuous) action vector.
+        key: PRNG key for the initial parameters.
+        """
+        check_obs_shapes(obs_shapes)
+        if config.sequence_model not in SEQUENCE_MODELS:
+            raise ValueError(
+                f"unknown sequence_model {config.sequence_model!r}; expected one of {tuple(SEQUENCE_MODELS)}"
+            )
+        dtype = jnp.dtype(config.dtype)
+        keys = jax.random.split(key, 7)
+        c = config
+        self.config = config
+        self.obs_shapes = tuple(sorted((k, tuple(int(n) for n in v)) for k, v in obs_shapes.items()))
+        self.action_size = action_size
+        self.encoder = MultiEncoder(
+            obs_shapes, c.enc_units, c.enc_layers, c.cnn_depth, key=keys[0], dtype=dtype
+        )
+        self.sequence_model = SEQUENCE_MODELS[c.sequence_model](config, action_size, key=keys[1])
+        post_in = self.sequence_model.posterior_input_size(self.encoder.out_size)
+        self.posterior = LatentHead(
+            post_in, c.units, c.layers, c.stoch, c.classes, c.unimix, key=keys[2], dtype=dtype
+        )
+        self.prior = LatentHead(
+            c.deter, c.units, c.layers, c.stoch, c.classes, c.unimix, key=keys[3], dtype=dtype
+        )
+        feat = self.feature_size
+        self.decoder = MultiDecoder(
+            feat, obs_shapes, c.enc_units, c.enc_layers, c.cnn_depth, key=keys[4], dtype=dtype
+        )
+        self.reward = RewardHead(
+            feat, c.units, c.layers, c.reward_bins, c.reward_range, key=keys[5], dtype=dtype
+        )
+        self.cont = ContinueHead(feat, c.units, c.layers, key=keys[6], dtype=dtype)
+
+    # ----- states and features -----
+
+    @property
+    def feature_size(self) -> int:
+        """Size of (z, h), what the heads read."""
+        return self.config.stoch * self.config.classes + self.config.deter
+
+    def initial_carry(self) -> Carry:
+        """Zero state and action: the carry before an episode's first chunk (is_first resets anyway)."""
+        dtype = jnp.dtype(self.config.dtype)
+        state = LatentState(
+            deter=jnp.zeros(self.config.deter, dtype),
+            hidden=self.sequence_model.initial_hidden(),
+            stoch=jnp.zeros((self.config.stoch, self.config.classes), dtype),
+        )
+        return Carry(state=state, action=jnp.zeros(self.action_size, dtype))
+
+    def features(self, state: LatentState) -> Float[Array, "*batch F"]:
+        """(z, h): flattened one-hot z and h, over any leading dims."""
+        return jnp.concatenate([_stoch_features(state), state.deter], axis=-1)
+
+    def _check_kind(self, kind: PolicyInput | None) -> PolicyInput:
+        kind = self.config.policy_input if kind is None else kind
+        if kind not in _POLICY_FEATURES:
+            raise ValueError(
+                f"unknown policy feature kind {kind!r}; expected one of {tuple(_POLICY_FEATURES)}"
+            )
+        if kind != "output" and self.sequence_model.hidden_size == 0:
+            raise ValueError(
+                f"policy feature kind {kind!r} needs SSM hidden states x; "
+                f"{type(self.sequence_model).__name__} has none, use 'output'"
+            )
+        return kind
+
+    def policy_features(
+        self, state: LatentState, kind: PolicyInput | None = None
+    ) -> Float[Array, "*batch G"]:
+        """Policy input: ``output`` (z, h), ``hidden`` (z, x) or ``full`` (z, h, x); complex x → [Re, Im].
+
+        ``kind`` defaults to the config's ``policy_input``; the RSSM has no x and allows only ``output``.
+        """
+        return jnp.concatenate(_POLICY_FEATURES[self._check_kind(kind)](state), axis=-1)
+
+    def policy_feature_size(self, kind: PolicyInput | None = None) -> int:
+        kind = self._check_kind(kind)
+        stoch = self.config.stoch * self.config.classes
+        hidden = self.sequence_model.hidden_size
+        return {"output": stoch + self.config.deter, "hidden": stoch + hidden}.get(
+            kind, stoch + self.config.deter + hidden
+        )
+
+    # ----- observing -----
+
+    def observe(
+        self, obs: Observation, actions: Actions, is_first: Flags, carry: Carry, *, key: PRNGKeyArray
+    ) -> tuple[Observed, Carry]:
+        """Posterior states of one sequence [T] and the carry for the next chunk of the same episodes.
+
+        ``actions[t]`` is the action taken after ``obs[t]``; it enters h_{t+1} only. For S3M the posterior
+        is computed for all t at once and then all h_t, x_t come out of one scan.
+        """
+        embed = jax.vmap(self.encoder)(obs)
+        states, post_logits, carry = self.sequence_model.observe(
+            self.posterior, embed, actions, is_first, carry, key=key
+        )
+        prior_logits = jax.vmap(self.prior)(states.deter)
+        return Observed(state=states, post_logits=post_logits, prior_logits=prior_logits), carry
+
+    def observe_step(
+        self, carry: Carry, obs: Observation, is_first: Flag, *, key: PRNGKeyArray
+    ) -> LatentState:
+        """One step of ``observe`` for acting: the posterior state of ``obs`` after ``carry``.
+
+        The next carry is ``Carry(state, action_taken)``.
+        """
+        deter, hidden = self.sequence_model.step(carry.state, carry.action, is_first)
+        embed = self.encoder(obs)
+        logits = self.posterior(self.sequence_model.posterior_input(deter, embed))
+        return LatentState(deter=deter, hidden=hidden, stoch=sample_straight_through(logits, key=key))
+
+    # ----- loss -----
+
+    def loss_and_states(
+        self, batch: Batch, carry: Carry, *, key: PRNGKeyArray
+    ) -> tuple[Float[Array, ""], tuple[dict[str, Float[Array, ""]], Observed, Carry]]:
+        """:meth:`loss` that also returns the posterior states (imagination starts) and the next carry."""
+        scales = self.config.loss
+        observed, new_carry = self.observe(batch.obs, batch.action, batch.is_first, carry, key=key)
+        feats = self.features(observed.state)
+        recon = jax.vmap(self.decoder.loss)(feats, batch.obs)
+        reward = jax.vmap(self.reward.loss)(feats, batch.reward.astype(feats.dtype))
+        cont_target = 1.0 - jnp.asarray(batch.is_terminal, feats.dtype)
+        cont = bernoulli_nll(jax.vmap(self.cont)(feats), cont_target)
+        pred = sum(recon.values()) + reward + cont
+        dyn, rep = dyn_rep_losses(observed.post_logits, observed.prior_logits, scales.free_nats)
+        total = jnp.mean(scales.pred * pred + scales.dyn * dyn + scales.rep * rep)
+        metrics = {
+            "loss": total,
+            "pred": jnp.mean(pred),
+            **{f"recon_{name}": jnp.mean(value) for name, value in recon.items()},
+            "reward": jnp.mean(reward),
+            "cont": jnp.mean(cont),
+            "dyn": jnp.mean(dyn),
+            "rep": jnp.mean(rep),
+            "kl": jnp.mean(categorical_kl(observed.post_logits, observed.prior_logits)),
+            "post_entropy": jnp.mean(categorical_entropy(observed.post_logits)),
+            "prior_entropy": jnp.mean(categorical_entropy(observed.prior_logits)),
+        }
+        return total, (metrics, observed, new_carry)
+
+    def loss(
+        self, batch: Batch, carry: Carry, *, key: PRNGKeyArray
+    ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
+        """World-model loss of one sequence [T], averaged over time, and its parts:
+
+        L = β_pred·(recon + reward + cont) + β_dyn·max(free, KL[sg(q) ‖ p]) + β_rep·max(free, KL[q ‖ sg(p)]).
+        Recon: symlog MSE (vector), MSE (image); reward: two-hot symlog; cont: Bernoulli with
+        target 1 − is_terminal.
+        """
+        total, (metrics, _, _) = self.loss_and_states(batch, carry, key=key)
+        return total, metrics
+
+    # ----- imagination -----
+
+    def imagine_step(self, state: LatentState, action: Action, *, key: PRNGKeyArray) -> LatentState:
+        """Next latent state in imagination: step mode, z from the prior p(z | h)."""
+        deter, hidden = self.sequence_model.step(state, action, False)
+        stoch = sample_straight_through(self.prior(deter), key=key)
+        return LatentState(deter=deter, hidden=hidden, stoch=stoch)
+
+    def _rollout(self, policy: Policy, start: LatentState, horizon: int, key: PRNGKeyArray) -> Imagined:
+        def body(state, key_t):
+            act_key, z_key = jax.random.split(key_t)
+            inputs = self.policy_features(state)
+            action = policy(inputs, act_key)
+            return self.imagine_step(state, action, key=z_key), (state, inputs, action)
+
+        keys = jax.random.split(key, horizon + 1)
+        final, (states, inputs, actions) = jax.lax.scan(body, start, keys[:-1])
+        final_inputs = self.policy_features(final)
+        final_action = policy(final_inputs, keys[-1])
+        append = lambda seq, x: jnp.concatenate([seq, x[None]], axis=0)
+        states = jax.tree.map(append, states, final)
+        feats = jax.vmap(self.features)(states)
+        return Imagined(
+            state=states,
+            features=feats,
+            policy_features=append(inputs, final_inputs),
+            actions=append(actions, final_action),
+            rewards=jax.vmap(self.reward.mean)(feats),
+            continues=jax.vmap(self.cont.prob)(feats),
+        )
+
+    def imagine(
+        self, policy: Policy, start: LatentState, horizon: int | None = None, *, key: PRNGKeyArray
+    ) -> Imagined:
+        """Roll ``horizon`` steps (default: config) from EVERY start state, e.g. all B·T posterior states.
+
+        ``start`` may have any leading dims ([B, T] from a vmapped ``observe``); they are flattened to N
+        and gradients do not flow into the starts. ``policy(features, key) -> action`` sees one example.
+        Rewards and continues are the reward head's mean and the continue head's probability.
+        """
+        horizon = self.config.imag_horizon if horizon is None else horizon
+        lead = start.deter.ndim - 1
+        flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[lead:]), jax.lax.stop_gradient(start))
+        keys = jax.random.split(key, flat.deter.shape[0])
+        return jax.vmap(lambda s, k: self._rollout(policy, s, horizon, k))(flat, keys)
+
+
+def batch_loss(
+    model: WorldModel, batch: Batch, carry: Carry, key: PRNGKeyArray
+) -> tuple[Float[Array, ""], tuple[dict[str, Float[Array, ""]], Observed, Carry]]:
+    """Mean world-model loss of a batch [B, T] (``batch`` and ``carry`` with a leading B), for ``jax.grad``.
+
+    Returns (loss, (mean metrics, posterior states [B, T], next carries [B])).
+    """
+    keys = jax.random.split(key, batch.action.shape[0])
+    losses, (metrics, observed, carry) = jax.vmap(lambda b, c, k: model.loss_and_states(b, c, key=k))(
+        batch, carry, keys
+    )
+    return jnp.mean(losses), (jax.tree.map(jnp.mean, metrics), observed, carry)
+
+
+def make_optimizer(config: OptimConfig) -> optax.GradientTransformation:
+    """Adam (lr, eps) after global-norm clipping, as the world-model optimizer of R2I/DreamerV3 v1."""
+    return optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(config.lr, eps=config.eps))
+
+
+def initial_carries(model: WorldModel, batch_size: int) -> Carry:
+    """``model.initial_carry()`` stacked over a batch of B sequences."""
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (batch_size, *x.shape)), model.initial_carry())
+
+
+def train_step(
+    model: WorldModel,
+    opt_state: optax.OptState,
+    optimizer: optax.GradientTransformation,
+    batch: Batch,
+    carry: Carry,
+    key: PRNGKeyArray,
+) -> tuple[WorldModel, optax.OptState, Float[Array, ""], tuple[dict[str, Float[Array, ""]], Observed, Carry]]:
+    """One world-model update on a batch [B, T]: (model, opt_state, loss, (metrics, states, carry)).
+
+    Wrap in ``eqx.filter_jit``; ``opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))``.
+    """
+    (loss, aux), grads = eqx.filter_value_and_grad(batch_loss, has_aux=True)(model, batch, carry, key)
+    updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_inexact_array))
+    return eqx.apply_updates(model, updates), opt_state, loss, aux

@@ -1,0 +1,178 @@
+"""S3M and RSSM: sequence mode == step loop, causality, resets, policy features."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from worldmodel import Carry, LatentState
+
+KINDS = ["s3m", "rssm"]
+
+
+def random_carry(model, seed):
+    """A nonzero carry, as if the sequence continued an earlier chunk."""
+    carry = model.initial_carry()
+    leaves, tree = jax.tree.flatten(carry)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    noisy = [
+        leaf
+        + jax.random.normal(k, leaf.shape, jnp.float32).astype(leaf.dtype)
+        * (1 + 1j if jnp.iscomplexobj(leaf) else 1)
+        for leaf, k in zip(leaves, keys, strict=True)
+    ]
+    return jax.tree.unflatten(tree, noisy)
+
+
+_observe_step = eqx.filter_jit(lambda m, c, o, f, k: m.observe_step(c, o, f, key=k))
+_observe = eqx.filter_jit(lambda m, b, c, k: m.observe(b.obs, b.action, b.is_first, c, key=k))
+
+
+def step_loop(model, batch, carry, keys):
+    """observe_step one step at a time, with the per-step keys ``observe`` uses."""
+    states = []
+    for t in range(batch.action.shape[0]):
+        obs_t = jax.tree.map(lambda x, t=t: x[t], batch.obs)
+        state = _observe_step(model, carry, obs_t, batch.is_first[t], keys[t])
+        states.append(state)
+        carry = Carry(state=state, action=batch.action[t])
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *states), carry
+
+
+def assert_states_close(a, b, atol=1e-4):
+    np.testing.assert_allclose(a.stoch, b.stoch, atol=1e-6)
+    np.testing.assert_allclose(a.deter, b.deter, atol=atol, rtol=atol)
+    assert len(a.hidden) == len(b.hidden)
+    for xs, ys in zip(a.hidden, b.hidden, strict=True):
+        np.testing.assert_allclose(xs, ys, atol=atol, rtol=atol)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_observe_equals_step_loop(kind, tiny_model, random_batch):
+    model = tiny_model(kind, ssm={"learn_reset_state": True})
+    if kind == "s3m":  # a nonzero learned reset state, so resets must put it in place
+        for i, block in enumerate(model.sequence_model.stack.blocks):
+            s = jax.random.normal(jax.random.key(10 + i), block.ssm.reset_state.shape)
+            model = eqx.tree_at(lambda m, i=i: m.sequence_model.stack.blocks[i].ssm.reset_state, model, s)
+    batch = random_batch(T=24, starts=(7, 8, 15))  # consecutive starts too; t = 0 continues the carry
+    carry = random_carry(model, 1)
+    key = jax.random.key(3)
+    observed, new_carry = _observe(model, batch, carry, key)
+    looped, loop_carry = step_loop(model, batch, carry, jax.random.split(key, 24))
+    assert_states_close(observed.state, looped)
+    assert len(looped.hidden) == (2 if kind == "s3m" else 0)
+    prior = jax.vmap(model.prior)(looped.deter)
+    np.testing.assert_allclose(observed.prior_logits, prior, atol=1e-4, rtol=1e-4)
+    for a, b in zip(jax.tree.leaves(new_carry), jax.tree.leaves(loop_carry), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_observe_continues_across_chunks(kind, tiny_model, random_batch):
+    """Two chunks chained by the carry == one step loop over the whole sequence."""
+    model = tiny_model(kind)
+    batch = random_batch(T=20, starts=(0, 13))
+    first, second = jax.tree.map(lambda x: x[:9], batch), jax.tree.map(lambda x: x[9:], batch)
+    key_a, key_b = jax.random.key(1), jax.random.key(2)
+    out_a, carry = _observe(model, first, model.initial_carry(), key_a)
+    out_b, _ = _observe(model, second, carry, key_b)
+    keys = jnp.concatenate([jax.random.split(key_a, 9), jax.random.split(key_b, 11)])
+    looped, _ = step_loop(model, batch, model.initial_carry(), keys)
+    chained = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out_a.state, out_b.state)
+    assert_states_close(chained, looped)
+
+
+def observe_fn(model, batch, carry):
+    return _observe(model, batch, carry, jax.random.key(7))[0]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_causality_by_perturbation(kind, tiny_model, random_batch):
+    model = tiny_model(kind)
+    batch = random_batch(T=16, starts=(0,))
+    carry = model.initial_carry()
+    base = observe_fn(model, batch, carry)
+    for t in (0, 5, 15):
+        for field in ("obs", "action"):
+            if field == "obs":
+                changed = batch._replace(obs={"vector": batch.obs["vector"].at[t].add(3.0)})
+            else:
+                changed = batch._replace(action=batch.action.at[t].add(3.0))
+            out = observe_fn(model, changed, carry)
+            np.testing.assert_array_equal(out.state.deter[: t + 1], base.state.deter[: t + 1])
+            np.testing.assert_array_equal(out.prior_logits[: t + 1], base.prior_logits[: t + 1])
+            for xs, ys in zip(out.state.hidden, base.state.hidden, strict=True):
+                np.testing.assert_array_equal(xs[: t + 1], ys[: t + 1])
+            if field == "action" and t < 15:  # the test can fail: a_t does reach h_{t+1}
+                assert not np.allclose(out.state.deter[t + 1], base.state.deter[t + 1])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_causality_by_gradient(kind, tiny_model, random_batch):
+    """d h_s / d o_t (through the straight-through posterior) is zero exactly for s ≤ t, nonzero after."""
+    model = tiny_model(kind)
+    batch = random_batch(T=10, starts=(0,))
+    carry = model.initial_carry()
+
+    def deter_of(vector):
+        return observe_fn(model, batch._replace(obs={"vector": vector}), carry).state.deter
+
+    jac = jax.jacrev(deter_of)(batch.obs["vector"])  # [T, D, T, O]
+    per_pair = np.abs(np.asarray(jac)).sum(axis=(1, 3))  # [s, t]
+    assert np.all(per_pair[np.triu_indices(10)] == 0.0)  # s ≤ t
+    assert np.all(per_pair[np.tril_indices(10, k=-1)] > 0.0)  # s > t
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_reset_cuts_the_past(kind, tiny_model, random_batch):
+    model = tiny_model(kind)
+    r = 9
+    batch = random_batch(T=16, starts=(0, r))
+    carry = random_carry(model, 2)
+    base = observe_fn(model, batch, carry)
+    rng = np.random.default_rng(1)
+    past = batch._replace(
+        obs={"vector": batch.obs["vector"].at[:r].set(rng.standard_normal((r, 5)))},
+        action=batch.action.at[:r].set(rng.standard_normal((r, 3))),
+    )
+    out = observe_fn(model, past, random_carry(model, 3))
+    np.testing.assert_allclose(out.state.deter[r:], base.state.deter[r:], atol=1e-5)
+    np.testing.assert_allclose(out.prior_logits[r:], base.prior_logits[r:], atol=1e-5)
+    np.testing.assert_array_equal(out.state.stoch[r:], base.state.stoch[r:])
+    for xs, ys in zip(out.state.hidden, base.state.hidden, strict=True):
+        np.testing.assert_allclose(xs[r:], ys[r:], atol=1e-5)
+    assert not np.allclose(out.state.deter[r - 1], base.state.deter[r - 1])
+
+
+def test_policy_features(tiny_model, random_batch):
+    model = tiny_model("s3m")
+    observed = observe_fn(model, random_batch(T=6), model.initial_carry())
+    state = observed.state
+    z = state.stoch.reshape(6, -1)
+    x = jnp.concatenate(
+        [state.hidden[0].real, state.hidden[0].imag, state.hidden[1].real, state.hidden[1].imag], -1
+    )
+    np.testing.assert_array_equal(
+        model.policy_features(state, "output"), jnp.concatenate([z, state.deter], -1)
+    )
+    np.testing.assert_array_equal(model.policy_features(state, "hidden"), jnp.concatenate([z, x], -1))
+    np.testing.assert_array_equal(
+        model.policy_features(state, "full"), jnp.concatenate([z, state.deter, x], -1)
+    )
+    for kind in ("output", "hidden", "full"):
+        assert model.policy_features(state, kind).shape == (6, model.policy_feature_size(kind))
+        assert model.policy_features(state, kind).dtype == jnp.float32
+    assert model.policy_features(state).shape[-1] == model.policy_feature_size("full")  # the config default
+    with pytest.raises(ValueError, match="unknown policy feature kind 'everything'"):
+        model.policy_features(state, "everything")
+
+
+def test_rssm_refuses_hidden_features(tiny_model, random_batch):
+    model = tiny_model("rssm")
+    state = observe_fn(model, random_batch(T=4), model.initial_carry()).state
+    assert isinstance(state, LatentState) and state.hidden == ()
+    assert model.policy_features(state, "output").shape == (4, model.feature_size)
+    for kind in ("hidden", "full"):
+        with pytest.raises(ValueError, match=f"kind '{kind}' needs SSM hidden states x; RSSM has none"):
+            model.policy_features(state, kind)

@@ -1,0 +1,164 @@
+"""WorldModel: loss parts, single trace of jit(loss+grad), imagination, image observations."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from worldmodel import (
+    Batch,
+    WorldModel,
+    batch_loss,
+    bernoulli_nll,
+    initial_carries,
+    make_optimizer,
+    preset,
+    symlog,
+    train_step,
+    twohot_symlog_loss,
+)
+
+
+def stack(batches):
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *batches)
+
+
+def test_loss_is_the_weighted_sum_of_its_parts(tiny_model, random_batch):
+    model = tiny_model("s3m")
+    batch = random_batch(T=12, starts=(0, 6))
+    batch = batch._replace(is_terminal=batch.is_terminal.at[11].set(True))
+    key = jax.random.key(0)
+    loss, metrics = eqx.filter_jit(lambda m, b, c, k: m.loss(b, c, key=k))(
+        model, batch, model.initial_carry(), key
+    )
+    observed, _ = model.observe(batch.obs, batch.action, batch.is_first, model.initial_carry(), key=key)
+    feats = model.features(observed.state)
+    recon = jnp.sum((jax.vmap(model.decoder.vector)(feats) - symlog(batch.obs["vector"])) ** 2, -1)
+    reward = twohot_symlog_loss(jax.vmap(model.reward)(feats), batch.reward, model.reward.bins)
+    cont = bernoulli_nll(jax.vmap(model.cont)(feats), 1.0 - batch.is_terminal)
+    np.testing.assert_allclose(metrics["recon_vector"], recon.mean(), rtol=1e-5)
+    np.testing.assert_allclose(metrics["reward"], reward.mean(), rtol=1e-5)
+    np.testing.assert_allclose(metrics["cont"], cont.mean(), rtol=1e-5)
+    # zero-initialized reward head: uniform logits, so the loss is log(bins) whatever the reward
+    np.testing.assert_allclose(metrics["reward"], np.log(model.config.reward_bins), rtol=1e-5)
+    expected = metrics["pred"] + 0.5 * metrics["dyn"] + 0.1 * metrics["rep"]
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    assert metrics["dyn"] >= 1.0 and metrics["rep"] >= 1.0  # free bits
+
+
+@pytest.mark.parametrize("kind", ["s3m", "rssm"])
+def test_jit_loss_and_grad_traces_once(kind, tiny_model, random_batch):
+    model = tiny_model(kind)
+
+    @eqx.filter_jit
+    @eqx.debug.assert_max_traces(max_traces=1)
+    def loss_and_grad(model, batch, carry, key):
+        return eqx.filter_value_and_grad(batch_loss, has_aux=True)(model, batch, carry, key)
+
+    carry = initial_carries(model, 2)
+    for seed in range(3):
+        batch = stack([random_batch(T=8, seed=2 * seed), random_batch(T=8, seed=2 * seed + 1, starts=(0, 5))])
+        (loss, (_, observed, carry)), grads = loss_and_grad(model, batch, carry, jax.random.key(seed))
+        assert np.isfinite(loss) and observed.state.deter.shape == (2, 8, model.config.deter)
+    grad_norm = optax.tree.norm(eqx.filter(grads, eqx.is_inexact_array))
+    assert np.isfinite(grad_norm) and grad_norm > 0
+
+
+def uniform_policy(features, key):
+    return jax.nn.one_hot(jax.random.randint(key, (), 0, 3), 3)
+
+
+@pytest.mark.parametrize("kind", ["s3m", "rssm"])
+def test_imagination_shapes_and_heads(kind, tiny_model, random_batch):
+    model = tiny_model(kind)
+    B, T, H = 2, 6, 4
+    batch = stack([random_batch(T=T, seed=0), random_batch(T=T, seed=1)])
+    _, (_, observed, _) = eqx.filter_jit(batch_loss)(
+        model, batch, initial_carries(model, B), jax.random.key(0)
+    )
+    imagine = eqx.filter_jit(lambda m, s, k: m.imagine(uniform_policy, s, horizon=H, key=k))
+    imagined = imagine(model, observed.state, jax.random.key(1))
+    N, L, cfg = B * T, H + 1, model.config
+    assert imagined.state.deter.shape == (N, L, cfg.deter)
+    assert imagined.state.stoch.shape == (N, L, cfg.stoch, cfg.classes)
+    assert imagined.features.shape == (N, L, model.feature_size)
+    assert imagined.policy_features.shape == (N, L, model.policy_feature_size())
+    assert imagined.actions.shape == (N, L, 3)
+    assert imagined.rewards.shape == imagined.continues.shape == (N, L)
+    # index 0 is the start: every posterior state of the batch, flattened
+    np.testing.assert_array_equal(imagined.state.deter[:, 0], observed.state.deter.reshape(N, -1))
+    for x_im, x_obs in zip(imagined.state.hidden, observed.state.hidden, strict=True):
+        np.testing.assert_array_equal(x_im[:, 0], x_obs.reshape(N, -1))
+    # rewards and continues are the heads' predictions of the imagined features
+    np.testing.assert_allclose(
+        imagined.rewards, jax.vmap(jax.vmap(model.reward.mean))(imagined.features), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        imagined.continues, jax.nn.sigmoid(jax.vmap(jax.vmap(model.cont))(imagined.features))
+    )
+    np.testing.assert_allclose(imagined.rewards, 0.0, atol=1e-5)  # zero-initialized reward head
+    # ... so changing the head changes them: bias the reward head towards the top bin
+    out = model.reward.mlp.out
+    biased = eqx.tree_at(lambda m: m.reward.mlp.out.bias, model, out.bias.at[-1].set(50.0))
+    again = imagine(biased, observed.state, jax.random.key(1))
+    np.testing.assert_allclose(again.rewards, np.expm1(cfg.reward_range), rtol=1e-3)
+    # imagined steps follow the prior: h_{t+1} = step(s_t, a_t), z from p(z | h)
+    state_t = jax.tree.map(lambda x: x[0, 2], imagined.state)
+    deter, _ = model.sequence_model.step(state_t, imagined.actions[0, 2], False)
+    np.testing.assert_allclose(imagined.state.deter[0, 3], deter, atol=1e-5)
+    # the policy saw the policy features, and its actions are one-hot
+    np.testing.assert_array_equal(imagined.actions.sum(-1), 1.0)
+
+
+def test_image_observations_shapes_and_loss():
+    config = preset("tiny")
+    model = WorldModel(config, {"image": (64, 64, 3), "vector": (2,)}, 2, key=jax.random.key(0))
+    embed_size = 8 * config.cnn_depth * 4 * 4  # 4×4×(8·depth) after four stride-2 convs
+    assert model.encoder.out_size == config.enc_units + embed_size
+    image = jax.random.randint(jax.random.key(1), (64, 64, 3), 0, 256).astype(jnp.uint8)
+    T = 2
+    batch = Batch(
+        obs={"image": jnp.broadcast_to(image, (T, 64, 64, 3)), "vector": jnp.ones((T, 2))},
+        action=jnp.zeros((T, 2)),
+        reward=jnp.zeros(T),
+        is_first=jnp.arange(T) == 0,
+        is_terminal=jnp.zeros(T, bool),
+    )
+
+    @eqx.filter_jit
+    def run(model, batch):
+        feats = jnp.zeros(model.feature_size)
+        mean = model.decoder.image(feats)
+        loss = model.loss(batch, model.initial_carry(), key=jax.random.key(2))
+        return model.encoder.image(image), mean, model.decoder.image.loss(feats, image), loss
+
+    embed, mean, image_loss, (loss, metrics) = run(model, batch)
+    assert embed.shape == (embed_size,) and mean.shape == (64, 64, 3)
+    np.testing.assert_allclose(image_loss, jnp.sum((mean - (image / 255.0 - 0.5)) ** 2), rtol=1e-5)
+    assert set(metrics) >= {"recon_image", "recon_vector"} and np.isfinite(loss)
+
+
+def test_bad_observation_shapes_are_refused():
+    config = preset("tiny")
+    with pytest.raises(ValueError, match="keys 'vector' and/or 'image'"):
+        WorldModel(config, {"pixels": (64, 64, 3)}, 2, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="64×64×C"):
+        WorldModel(config, {"image": (32, 32, 3)}, 2, key=jax.random.key(0))
+
+
+def test_train_step_updates_parameters(tiny_model, random_batch):
+    model = tiny_model("s3m")
+    optimizer = make_optimizer(model.config.optim)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    batch = stack([random_batch(T=8, seed=0)])
+    new, opt_state, _, _ = eqx.filter_jit(train_step)(
+        model, opt_state, optimizer, batch, initial_carries(model, 1), jax.random.key(0)
+    )
+    old_leaves = jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array))
+    new_leaves = jax.tree.leaves(eqx.filter(new, eqx.is_inexact_array))
+    assert any(not np.array_equal(a, b) for a, b in zip(old_leaves, new_leaves, strict=True))
+    # the SSM's eigenvalues are trained too (no parameter is frozen by accident)
+    ssm_old, ssm_new = model.sequence_model.stack.blocks[0].ssm, new.sequence_model.stack.blocks[0].ssm
+    assert not np.array_equal(ssm_old.log_step, ssm_new.log_step)
