@@ -24,19 +24,19 @@ def machine_info() -> dict:
     }
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tuple[float, float]:
-    """(median seconds per call after ``warmup`` calls, seconds of the first call incl. compile)."""
+def seconds_of_call(fn: Callable[[], object]) -> float:
+    """Wall time of one call, waiting for JAX's asynchronous results."""
     start = time.perf_counter()
     jax.block_until_ready(fn())
-    first = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tuple[float, float]:
+    """(median seconds per call after ``warmup`` calls, seconds of the first call incl. compile)."""
+    first = seconds_of_call(fn)
     for _ in range(warmup - 1):
-        jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), first
+        seconds_of_call(fn)
+    return statistics.median(seconds_of_call(fn) for _ in range(repeats)), first
 
 
 def interleaved_medians(
@@ -44,25 +44,16 @@ def interleaved_medians(
 ) -> dict[str, tuple[float, float]]:
     """Per function: (seconds per call, seconds of the first call incl. compile).
 
-    Each round times every function in turn, ``repeats`` consecutive calls each, and takes the
-    median; the result is the smallest round median. Rounds spread slow drifts of the machine over
-    all candidates, and consecutive calls keep one program's caches warm, as in a training loop.
+    Each round times every function in turn, ``repeats`` consecutive calls each after one untimed
+    call, and takes the median; the result is the smallest round median. Rounds spread slow drifts
+    of the machine over all candidates, and consecutive calls keep one program's caches warm, as in
+    a training loop.
     """
-    first = {}
-    for name, fn in fns.items():
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        first[name] = time.perf_counter() - start
+    first = {name: seconds_of_call(fn) for name, fn in fns.items()}
     best = {name: float("inf") for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            jax.block_until_ready(fn())
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                jax.block_until_ready(fn())
-                times.append(time.perf_counter() - start)
-            best[name] = min(best[name], statistics.median(times))
+            best[name] = min(best[name], median_seconds(fn, repeats)[0])
     return {name: (best[name], first[name]) for name in fns}
 
 
