@@ -15,13 +15,17 @@ def random_system(rng, P=6, H=3):
     return Lambda, B_tilde, log_step
 
 
-def test_bilinear_matches_dense_tustin_in_eigenbasis():
-    """Tustin on the dense system A = V Λ V⁻¹ (uniform Δ), mapped back to the eigenbasis."""
-    rng = np.random.default_rng(0)
-    P, H = 6, 3
+def random_dense_system(rng, P, H):
+    """A diagonal system (Λ, B̃) and the dense system A = V Λ V⁻¹, B = V B̃ for a random unitary V."""
     Lambda, B_tilde, _ = random_system(rng, P, H)
     V = np.linalg.qr(rng.standard_normal((P, P)) + 1j * rng.standard_normal((P, P)))[0]
-    A, B = V @ np.diag(Lambda) @ V.conj().T, V @ B_tilde
+    return Lambda, B_tilde, V, V @ np.diag(Lambda) @ V.conj().T, V @ B_tilde
+
+
+def test_bilinear_matches_dense_tustin_in_eigenbasis():
+    """Tustin on the dense system A = V Λ V⁻¹ (uniform Δ), mapped back to the eigenbasis."""
+    P = 6
+    Lambda, B_tilde, V, A, B = random_dense_system(np.random.default_rng(0), P, 3)
     step = 0.05
     left = np.linalg.inv(np.eye(P) - step / 2 * A)
     A_bar, B_bar = left @ (np.eye(P) + step / 2 * A), left @ (step * B)
@@ -44,11 +48,8 @@ def test_zoh_matches_expm_of_augmented_system():
 
 
 def test_zoh_matches_expm_of_dense_system():
-    rng = np.random.default_rng(2)
     P, H = 5, 2
-    Lambda, B_tilde, _ = random_system(rng, P, H)
-    V = np.linalg.qr(rng.standard_normal((P, P)) + 1j * rng.standard_normal((P, P)))[0]
-    A, B = V @ np.diag(Lambda) @ V.conj().T, V @ B_tilde
+    Lambda, B_tilde, V, A, B = random_dense_system(np.random.default_rng(2), P, H)
     step = 0.07
     augmented = np.zeros((P + H, P + H), complex)
     augmented[:P, :P], augmented[:P, P:] = A * step, B * step
