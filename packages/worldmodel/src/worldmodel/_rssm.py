@@ -9,7 +9,7 @@ from ._config import WorldModelConfig
 from ._losses import sample_straight_through
 from ._nets import Dense, LatentHead
 from ._sequence import SequenceModel, prev_inputs
-from ._types import Action, Actions, Carry, Deter, Embed, Flag, Flags, Hidden, LatentState
+from ._types import Action, Actions, Carry, DeterStep, Embed, Flag, Flags, HiddenStep, LatentState
 
 
 def layernorm_gru(gates: Float[Array, " G"], h_prev: Float[Array, " D"]) -> Float[Array, " D"]:
@@ -52,17 +52,17 @@ class RSSM(SequenceModel):
         self.deter_size = config.deter
         self.hidden_size = 0
 
-    def initial_hidden(self) -> Hidden:
+    def initial_hidden(self) -> HiddenStep:
         return ()
 
     def posterior_input_size(self, embed_size: int) -> int:
         """q(z_t | h_t, o_t) reads [h_t, embedding]."""
         return self.deter_size + embed_size
 
-    def posterior_input(self, deter: Deter, embed: Float[Array, " E"]) -> Float[Array, " I"]:
+    def posterior_input(self, deter: DeterStep, embed: Float[Array, " E"]) -> Float[Array, " I"]:
         return jnp.concatenate([deter, embed])
 
-    def step(self, prev: LatentState, prev_action: Action, is_first: Flag) -> tuple[Deter, Hidden]:
+    def step(self, prev: LatentState, prev_action: Action, is_first: Flag) -> tuple[DeterStep, HiddenStep]:
         """h_t from h_{t−1} (zero at an episode start), z_{t−1} and a_{t−1}."""
         h_prev = (1.0 - jnp.asarray(is_first, prev.deter.dtype)) * prev.deter
         x = self.in_layer(prev_inputs(prev.stoch, prev_action, is_first))

@@ -11,7 +11,20 @@ from ._config import WorldModelConfig
 from ._losses import sample_straight_through
 from ._nets import Dense, LatentHead
 from ._sequence import SequenceModel, last, prev_inputs, shift_in
-from ._types import Action, Actions, Carry, Deter, Embed, Flag, Flags, Hidden, LatentState, Stoch
+from ._types import (
+    Action,
+    Actions,
+    Carry,
+    DeterSeq,
+    DeterStep,
+    Embed,
+    Flag,
+    Flags,
+    HiddenSeq,
+    HiddenStep,
+    LatentState,
+    StochSeq,
+)
 
 
 class S3M(SequenceModel):
@@ -61,25 +74,25 @@ class S3M(SequenceModel):
         self.deter_size = config.deter
         self.hidden_size = 2 * sum(block.ssm.hidden_size for block in self.stack.blocks)
 
-    def initial_hidden(self) -> Hidden:
+    def initial_hidden(self) -> HiddenStep:
         return self.stack.init_state()
 
     def posterior_input_size(self, embed_size: int) -> int:
         """q(z_t | o_t) reads the embedding only: it is not recurrent."""
         return embed_size
 
-    def posterior_input(self, deter: Deter, embed: Float[Array, " E"]) -> Float[Array, " E"]:
+    def posterior_input(self, deter: DeterStep, embed: Float[Array, " E"]) -> Float[Array, " E"]:
         return embed
 
     def sequence(
-        self, prev_stoch: Stoch, prev_action: Actions, is_first: Flags, hidden0: Hidden
-    ) -> tuple[Deter, Hidden]:
+        self, prev_stoch: StochSeq, prev_action: Actions, is_first: Flags, hidden0: HiddenStep
+    ) -> tuple[DeterSeq, HiddenSeq]:
         """All (h_t, x_t) of a sequence [T] from z_{t−1}, a_{t−1} [T] in one scan, reset where is_first."""
         u = jax.vmap(lambda z, a, f: self.in_proj(prev_inputs(z, a, f)))(prev_stoch, prev_action, is_first)
         ys, hidden = self.stack(u, jnp.asarray(is_first, bool), hidden0)
         return jax.vmap(self.out_proj)(ys), hidden
 
-    def step(self, prev: LatentState, prev_action: Action, is_first: Flag) -> tuple[Deter, Hidden]:
+    def step(self, prev: LatentState, prev_action: Action, is_first: Flag) -> tuple[DeterStep, HiddenStep]:
         u = self.in_proj(prev_inputs(prev.stoch, prev_action, is_first))
         y, hidden = self.stack.step(prev.hidden, u, jnp.asarray(is_first, bool))
         return self.out_proj(y), hidden

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._nets import LatentHead
-from ._types import Action, Actions, Carry, Deter, Embed, Flag, Flags, Hidden, LatentState, Stoch
+from ._types import Action, Actions, Carry, DeterStep, Embed, Flag, Flags, HiddenStep, LatentState, Stoch
 
 
 class SequenceModel(eqx.Module):
@@ -29,7 +29,7 @@ class SequenceModel(eqx.Module):
     action_size: eqx.AbstractVar[int]
 
     @abc.abstractmethod
-    def initial_hidden(self) -> Hidden:
+    def initial_hidden(self) -> HiddenStep:
         """The recurrent hidden state x before any step (``()`` where there is none)."""
 
     @abc.abstractmethod
@@ -37,11 +37,11 @@ class SequenceModel(eqx.Module):
         """Input size of the posterior head for an encoder embedding of ``embed_size``."""
 
     @abc.abstractmethod
-    def posterior_input(self, deter: Deter, embed: Float[Array, " E"]) -> Float[Array, " I"]:
+    def posterior_input(self, deter: DeterStep, embed: Float[Array, " E"]) -> Float[Array, " I"]:
         """What the posterior head reads at one step."""
 
     @abc.abstractmethod
-    def step(self, prev: LatentState, prev_action: Action, is_first: Flag) -> tuple[Deter, Hidden]:
+    def step(self, prev: LatentState, prev_action: Action, is_first: Flag) -> tuple[DeterStep, HiddenStep]:
         """One step: (h_t, x_t) from the previous state and action (O(1) per step)."""
 
     @abc.abstractmethod
