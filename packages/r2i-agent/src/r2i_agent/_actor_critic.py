@@ -1,0 +1,185 @@
+"""Actor and critic of R2I / DreamerV3, trained on imagined rollouts of the world model."""
+
+from typing import Literal, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from worldmodel import MLP, Imagined, twohot_bins, twohot_symlog_loss, twohot_symlog_mean, unimix_logits
+
+from ._returns import ReturnScale, lambda_returns
+
+ActionKind = Literal["discrete", "continuous"]
+
+
+class Actor(eqx.Module):
+    """π(a | features): categorical with 1% unimix (one-hot actions) or a bounded normal in [−1, 1].
+
+    The bounded normal (DreamerV3) has mean tanh(μ) and std (max − min)·σ(ρ + 2) + min.
+    """
+
+    mlp: MLP
+    kind: ActionKind = eqx.field(static=True)
+    action_size: int = eqx.field(static=True)
+    unimix: float = eqx.field(static=True)
+    min_std: float = eqx.field(static=True)
+    max_std: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        action_size: int,
+        kind: ActionKind,
+        *,
+        units: int,
+        layers: int,
+        key: PRNGKeyArray,
+        unimix: float = 0.01,
+        min_std: float = 0.1,
+        max_std: float = 1.0,
+    ):
+        if kind not in ("discrete", "continuous"):
+            raise ValueError(f"unknown action kind {kind!r}; expected 'discrete' or 'continuous'")
+        out = action_size if kind == "discrete" else 2 * action_size
+        self.mlp = MLP(in_size, out, units, layers, key=key)
+        self.kind, self.action_size = kind, action_size
+        self.unimix, self.min_std, self.max_std = unimix, min_std, max_std
+
+    def _normal(self, features):
+        raw_mean, raw_std = jnp.split(self.mlp(features), 2)
+        std = (self.max_std - self.min_std) * jax.nn.sigmoid(raw_std + 2.0) + self.min_std
+        return jnp.tanh(raw_mean), std
+
+    def _logits(self, features):
+        # One categorical over the actions: the [S, K] latent helper with S = 1.
+        return unimix_logits(self.mlp(features)[None], self.unimix)[0]
+
+    def sample(self, features: Float[Array, " G"], key: PRNGKeyArray) -> Float[Array, " A"]:
+        """One action: one-hot [A] (discrete) or in [−1, 1]^A (continuous, reparameterized)."""
+        if self.kind == "discrete":
+            index = jax.random.categorical(key, self._logits(features))
+            return jax.nn.one_hot(index, self.action_size)
+        mean, std = self._normal(features)
+        return jnp.clip(mean + std * jax.random.normal(key, mean.shape), -1.0, 1.0)
+
+    def mode(self, features: Float[Array, " G"]) -> Float[Array, " A"]:
+        """The most likely action, for evaluation."""
+        if self.kind == "discrete":
+            return jax.nn.one_hot(jnp.argmax(self._logits(features)), self.action_size)
+        return self._normal(features)[0]
+
+    def log_prob(self, features: Float[Array, " G"], action: Float[Array, " A"]) -> Float[Array, ""]:
+        if self.kind == "discrete":
+            return jnp.sum(action * self._logits(features))
+        mean, std = self._normal(features)
+        return jnp.sum(jax.scipy.stats.norm.logpdf(action, mean, std))
+
+    def entropy(self, features: Float[Array, " G"]) -> Float[Array, ""]:
+        if self.kind == "discrete":
+            logits = self._logits(features)
+            return -jnp.sum(jnp.exp(logits) * logits)
+        _, std = self._normal(features)
+        return jnp.sum(0.5 * jnp.log(2 * jnp.pi * jnp.e * std**2))
+
+
+class Critic(eqx.Module):
+    """v(features) as a two-hot distribution over 255 symlog bins; output layer zero-initialized."""
+
+    mlp: MLP
+    num_bins: int = eqx.field(static=True)
+
+    def __init__(self, in_size: int, *, units: int, layers: int, key: PRNGKeyArray, num_bins: int = 255):
+        self.mlp = MLP(in_size, num_bins, units, layers, key=key, zero_out=True)
+        self.num_bins = num_bins
+
+    def logits(self, features: Float[Array, " F"]) -> Float[Array, " K"]:
+        return self.mlp(features)
+
+    def value(self, features: Float[Array, " F"]) -> Float[Array, ""]:
+        return twohot_symlog_mean(self.logits(features), twohot_bins(self.num_bins))
+
+    def loss(self, features: Float[Array, " F"], target: Float[Array, ""]) -> Float[Array, ""]:
+        """Two-hot symlog cross-entropy towards ``target`` (gradients stop at the target)."""
+        return twohot_symlog_loss(
+            self.logits(features), jax.lax.stop_gradient(target), twohot_bins(self.num_bins)
+        )
+
+
+class ActorCriticSettings(NamedTuple):
+    """Loss settings (DreamerV3/R2I defaults): discount 1 − 1/333, λ 0.95, entropy 3e-4."""
+
+    discount: float = 1.0 - 1.0 / 333.0
+    lambda_: float = 0.95
+    entropy: float = 3e-4
+    slow_regularizer: float = 1.0
+    return_decay: float = 0.99
+
+
+def trajectory_weights(continues: Float[Array, "N L"], discount: float) -> Float[Array, "N L"]:
+    """w_0 = 1, w_t = Π_{k=1..t} γ c_k: the chance (discounted) that the imagined episode is still going."""
+    alive = jnp.cumprod(discount * continues[:, 1:], axis=1)
+    return jax.lax.stop_gradient(jnp.concatenate([jnp.ones_like(continues[:, :1]), alive], axis=1))
+
+
+class ActorCriticLosses(NamedTuple):
+    """Both losses, the λ-returns [N, L − 1] (to update the return scale) and scalar metrics."""
+
+    actor: Float[Array, ""]
+    critic: Float[Array, ""]
+    returns: Float[Array, "N Lm1"]
+    metrics: dict[str, Float[Array, ""]]
+
+
+def actor_critic_losses(
+    actor: Actor,
+    critic: Critic,
+    slow_critic: Critic,
+    imagined: Imagined,
+    scale: ReturnScale,
+    settings: ActorCriticSettings | None = None,
+) -> ActorCriticLosses:
+    """Actor and critic losses on rollouts [N, L] from ``WorldModel.imagine``.
+
+    For continuous actions, call ``imagine`` with ``actor.sample`` inside the differentiated function so
+    the return's gradient reaches the actor through the world model.
+
+    λ-returns use the slow critic's values as bootstraps. Discrete actors use REINFORCE with advantages
+    (R_t − v_t)/max(1, S); continuous actors backpropagate the scaled return through the world model.
+    The critic regresses sg(R_t) and is pulled towards the slow critic's value. Both losses weight step t
+    by :func:`trajectory_weights` and skip the last state, which has no return.
+    """
+    settings = ActorCriticSettings() if settings is None else settings
+    features = imagined.features
+    values = jax.vmap(jax.vmap(slow_critic.value))(features)
+    returns = jax.vmap(lambda r, c, v: lambda_returns(r, c, v, settings.discount, settings.lambda_))(
+        imagined.rewards, imagined.continues, values
+    )  # [N, L − 1]
+    weights = trajectory_weights(imagined.continues, settings.discount)[:, :-1]
+    head = features[:, :-1]
+    policy_inputs = jax.lax.stop_gradient(imagined.policy_features[:, :-1])
+    baseline = jax.vmap(jax.vmap(critic.value))(head)
+    advantage = (returns - baseline) / scale.scale
+    entropy = jax.vmap(jax.vmap(actor.entropy))(policy_inputs)
+    if actor.kind == "discrete":
+        log_prob = jax.vmap(jax.vmap(actor.log_prob))(
+            policy_inputs, jax.lax.stop_gradient(imagined.actions[:, :-1])
+        )
+        objective = log_prob * jax.lax.stop_gradient(advantage)
+    else:
+        objective = advantage
+    actor_loss = -jnp.mean(weights * (objective + settings.entropy * entropy))
+    head = jax.lax.stop_gradient(head)
+    fit = jax.vmap(jax.vmap(critic.loss))(head, returns)
+    slow_values = jax.vmap(jax.vmap(slow_critic.value))(head)
+    regularizer = jax.vmap(jax.vmap(critic.loss))(head, slow_values)
+    critic_loss = jnp.mean(weights * (fit + settings.slow_regularizer * regularizer))
+    metrics = {
+        "return_mean": jnp.mean(returns),
+        "advantage_mean": jnp.mean(advantage),
+        "entropy": jnp.mean(entropy),
+        "value_mean": jnp.mean(baseline),
+        "return_scale": scale.scale,
+    }
+    return ActorCriticLosses(actor_loss, critic_loss, jax.lax.stop_gradient(returns), metrics)

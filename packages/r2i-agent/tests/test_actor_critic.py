@@ -1,0 +1,121 @@
+"""Actor and critic: distributions against closed forms, and the losses push the right way."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import scipy.stats
+
+from r2i_agent._actor_critic import (
+    Actor,
+    ActorCriticSettings,
+    Critic,
+    actor_critic_losses,
+    trajectory_weights,
+)
+from r2i_agent._returns import ReturnScale, update_return_scale
+from worldmodel import Imagined, LatentState
+
+N, L, G, A = 128, 3, 4, 3
+
+
+def test_trajectory_weights_by_hand():
+    c = jnp.array([[0.3, 1.0, 0.5, 0.2]])
+    w = trajectory_weights(c, 0.9)
+    np.testing.assert_allclose(np.asarray(w[0]), [1.0, 0.9, 0.9 * 0.9 * 0.5, 0.9**3 * 0.5 * 0.2], rtol=1e-6)
+
+
+def test_discrete_actor_distribution():
+    actor = Actor(G, A, "discrete", units=8, layers=1, key=jax.random.key(0))
+    x = jnp.ones(G)
+    probs = jnp.exp(actor._logits(x))
+    assert float(probs.sum()) == pytest.approx(1.0, abs=1e-6)
+    assert float(probs.min()) >= 0.01 / A - 1e-7
+    samples = jax.vmap(lambda k: actor.sample(x, k))(jax.random.split(jax.random.key(1), 4000))
+    np.testing.assert_allclose(np.asarray(samples.mean(0)), np.asarray(probs), atol=0.03)
+    one_hot = jax.nn.one_hot(1, A)
+    assert float(actor.log_prob(x, one_hot)) == pytest.approx(float(jnp.log(probs[1])), rel=1e-5)
+    entropy = -float(jnp.sum(probs * jnp.log(probs)))
+    assert float(actor.entropy(x)) == pytest.approx(entropy, rel=1e-5)
+
+
+def test_continuous_actor_distribution():
+    actor = Actor(G, 2, "continuous", units=8, layers=1, key=jax.random.key(2))
+    x = jnp.linspace(-1, 1, G)
+    mean, std = actor._normal(x)
+    assert bool(jnp.all(jnp.abs(mean) <= 1)) and bool(jnp.all((std >= 0.1) & (std <= 1.0)))
+    a = jnp.array([0.2, -0.4])
+    want = scipy.stats.norm.logpdf(np.asarray(a), np.asarray(mean), np.asarray(std)).sum()
+    assert float(actor.log_prob(x, a)) == pytest.approx(want, rel=1e-5)
+    assert float(actor.entropy(x)) == pytest.approx(
+        scipy.stats.norm(0, np.asarray(std)).entropy().sum(), rel=1e-5
+    )
+    samples = jax.vmap(lambda k: actor.sample(x, k))(jax.random.split(jax.random.key(3), 1000))
+    assert float(jnp.abs(samples).max()) <= 1.0
+
+
+def test_unknown_action_kind():
+    with pytest.raises(ValueError, match="unknown action kind"):
+        Actor(G, A, "multibinary", units=8, layers=1, key=jax.random.key(0))
+
+
+def test_critic_starts_at_zero_value():
+    critic = Critic(G, units=8, layers=1, key=jax.random.key(0))
+    assert float(critic.value(jnp.ones(G))) == pytest.approx(0.0, abs=1e-6)  # zero-initialized head
+
+
+def bandit_rollout(actor: Actor, key) -> Imagined:
+    """Imagined rollouts where only action 0 at the start pays reward 1 on the next step."""
+    inputs = jnp.broadcast_to(jnp.ones(G), (N, L, G))
+    keys = jax.random.split(key, N * L).reshape(N, L)
+    actions = jax.vmap(jax.vmap(actor.sample))(inputs, keys)
+    rewards = jnp.zeros((N, L)).at[:, 1].set(actions[:, 0, 0])
+    features = inputs.at[:, 1:, 0].set(2.0)  # the start state looks different from later ones
+    empty = LatentState(deter=features, hidden=(), stoch=jnp.zeros((N, L, 1, 1)))
+    return Imagined(empty, features, inputs, actions, rewards, jnp.ones((N, L)))
+
+
+def test_reinforce_learns_the_paying_action_and_critic_its_value():
+    actor = Actor(G, A, "discrete", units=16, layers=1, key=jax.random.key(4))
+    critic = Critic(G, units=16, layers=1, key=jax.random.key(5))
+    settings = ActorCriticSettings(discount=0.9, lambda_=0.95)
+    optimizer = optax.adam(3e-3)
+    state = optimizer.init(eqx.filter((actor, critic), eqx.is_inexact_array))
+    scale = ReturnScale.init()
+
+    @eqx.filter_jit
+    def update(actor, critic, state, scale, key):
+        imagined = bandit_rollout(actor, key)
+
+        def loss(models):
+            out = actor_critic_losses(*models, critic, imagined, scale, settings)
+            return out.actor + out.critic, out.returns
+
+        (_, returns), grads = eqx.filter_value_and_grad(loss, has_aux=True)((actor, critic))
+        updates, state = optimizer.update(grads, state)
+        actor, critic = eqx.apply_updates((actor, critic), updates)
+        return actor, critic, state, update_return_scale(scale, returns)
+
+    for step in range(300):
+        actor, critic, state, scale = update(actor, critic, state, scale, jax.random.key(step))
+    start = jnp.ones(G)
+    assert float(jnp.exp(actor._logits(start))[0]) > 0.9
+    assert float(critic.value(start)) == pytest.approx(1.0, abs=0.2)  # R_0 ≈ reward 1 + γ·0
+
+
+def test_entropy_bonus_raises_entropy():
+    actor = Actor(G, A, "discrete", units=8, layers=1, key=jax.random.key(6))
+    critic = Critic(G, units=8, layers=1, key=jax.random.key(7))
+    imagined = bandit_rollout(actor, jax.random.key(8))
+    imagined = imagined._replace(rewards=jnp.zeros((N, L)))  # nothing to learn but the bonus
+
+    def actor_loss(a):
+        return actor_critic_losses(
+            a, critic, critic, imagined, ReturnScale.init(), ActorCriticSettings(entropy=1.0)
+        ).actor
+
+    grads = eqx.filter_grad(actor_loss)(actor)
+    stepped = eqx.apply_updates(actor, jax.tree.map(lambda g: -0.5 * g, grads))
+    assert float(stepped.entropy(jnp.ones(G))) > float(actor.entropy(jnp.ones(G)))
