@@ -1,0 +1,143 @@
+"""Typed, frozen configuration of the agent and its presets (design §3–§4)."""
+
+import dataclasses
+from dataclasses import dataclass
+
+from worldmodel import PRESETS as MODEL_PRESETS
+from worldmodel import WorldModelConfig
+
+
+@dataclass(frozen=True)
+class ActorCriticConfig:
+    """Actor and critic networks, their optimizers and losses (R2I / DreamerV3 v1 defaults).
+
+    units, layers: MLP width and depth of actor and critic. lr, eps, clip: Adam learning rate, epsilon and
+    global-norm clip of each. discount: γ per imagined step (horizon 333). lambda_: λ of the λ-returns.
+    entropy: fixed entropy bonus. slow_rate: EMA rate of the slow critic per update. slow_regularizer:
+    weight of the pull towards the slow critic. return_decay: EMA decay of the return percentile range.
+    """
+
+    units: int = 512
+    layers: int = 2
+    lr: float = 3e-5
+    eps: float = 1e-5
+    clip: float = 100.0
+    discount: float = 1.0 - 1.0 / 333.0
+    lambda_: float = 0.95
+    entropy: float = 3e-4
+    slow_rate: float = 0.02
+    slow_regularizer: float = 1.0
+    return_decay: float = 0.99
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop.
+
+    num_envs: environments stepped together. batch_size, batch_length: B sequences of T steps per update.
+    train_ratio: replayed steps per environment step (B·T replayed steps per update, so one update every
+    B·T / train_ratio env steps). replay_capacity: steps kept in replay (all envs together).
+    prefill: env steps with uniformly random actions before the first update. log_every, eval_every,
+    checkpoint_every: in env steps. eval_episodes: episodes per evaluation (greedy actions).
+    keep_checkpoints: newest checkpoints kept. max_consecutive_skips: non-finite updates in a row that stop a
+    run. replay_in_checkpoint: save the replay buffer with each checkpoint (exact resume).
+    """
+
+    num_envs: int = 8
+    batch_size: int = 16
+    batch_length: int = 64
+    train_ratio: float = 64.0
+    replay_capacity: int = 1_000_000
+    prefill: int = 1000
+    log_every: int = 1000
+    eval_every: int = 10_000
+    eval_episodes: int = 10
+    checkpoint_every: int = 10_000
+    keep_checkpoints: int = 3
+    replay_in_checkpoint: bool = True
+
+    @property
+    def env_steps_per_update(self) -> float:
+        """Env steps between two updates: B·T / train_ratio."""
+        return self.batch_size * self.batch_length / self.train_ratio
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Everything a run needs besides the env id, step budget and log directory."""
+
+    model: WorldModelConfig = dataclasses.field(default_factory=WorldModelConfig)
+    actor_critic: ActorCriticConfig = ActorCriticConfig()
+    train: TrainConfig = TrainConfig()
+    seed: int = 0
+
+    def __post_init__(self):
+        positive = {
+            "train.num_envs": self.train.num_envs,
+            "train.batch_size": self.train.batch_size,
+            "train.batch_length": self.train.batch_length,
+            "train.train_ratio": self.train.train_ratio,
+            "train.replay_capacity": self.train.replay_capacity,
+            "train.log_every": self.train.log_every,
+            "train.eval_every": self.train.eval_every,
+            "train.checkpoint_every": self.train.checkpoint_every,
+            "train.keep_checkpoints": self.train.keep_checkpoints,
+            "actor_critic.lr": self.actor_critic.lr,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, got {value!r}")
+        if not 0 < self.actor_critic.discount <= 1 or not 0 <= self.actor_critic.lambda_ <= 1:
+            raise ValueError("actor_critic.discount must be in (0, 1] and actor_critic.lambda_ in [0, 1]")
+        if self.train.replay_capacity < self.train.num_envs * self.train.batch_length:
+            raise ValueError(
+                f"train.replay_capacity ({self.train.replay_capacity}) must hold a window of "
+                f"train.batch_length ({self.train.batch_length}) steps for each of {self.train.num_envs} envs"
+            )
+
+
+def _preset(model: str, *, actor_critic: dict | None = None, **train) -> AgentConfig:
+    base = AgentConfig()
+    return AgentConfig(
+        model=MODEL_PRESETS[model],
+        actor_critic=dataclasses.replace(base.actor_critic, **(actor_critic or {})),
+        train=dataclasses.replace(base.train, **train),
+    )
+
+
+# B×T and train ratios from the R2I paper's configuration (design §3); ``cpu`` sizes a run for a laptop.
+AGENT_PRESETS: dict[str, AgentConfig] = {
+    "bsuite": _preset("bsuite", batch_size=16, batch_length=256, train_ratio=1024, num_envs=1),
+    "popgym": _preset("popgym", batch_size=4, batch_length=1024, train_ratio=64, num_envs=8),
+    "memorymaze": _preset(
+        "memorymaze",
+        batch_size=4,
+        batch_length=1024,
+        train_ratio=64,
+        num_envs=8,
+        actor_critic={"lr": 1e-4, "entropy": 1e-3},
+    ),
+    "atari100k": _preset("atari100k", batch_size=4, batch_length=1024, train_ratio=1024, num_envs=1),
+    "dmc": _preset("dmc", batch_size=4, batch_length=1024, train_ratio=512, num_envs=4),
+    "tiny": _preset(
+        "tiny",
+        actor_critic={"units": 32, "layers": 1, "lr": 1e-3},
+        num_envs=2,
+        batch_size=4,
+        batch_length=16,
+        train_ratio=32,
+        replay_capacity=20_000,
+        prefill=100,
+        log_every=100,
+        eval_every=500,
+        eval_episodes=2,
+        checkpoint_every=200,
+    ),
+}
+
+
+def agent_preset(name: str) -> AgentConfig:
+    """The agent preset called ``name``; unknown names list the available ones."""
+    if name not in AGENT_PRESETS:
+        raise ValueError(f"unknown preset {name!r}; available presets: {', '.join(sorted(AGENT_PRESETS))}")
+    return AGENT_PRESETS[name]
