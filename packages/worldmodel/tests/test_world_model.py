@@ -162,3 +162,23 @@ def test_train_step_updates_parameters(tiny_model, random_batch):
     # the SSM's eigenvalues are trained too (no parameter is frozen by accident)
     ssm_old, ssm_new = model.sequence_model.stack.blocks[0].ssm, new.sequence_model.stack.blocks[0].ssm
     assert not np.array_equal(ssm_old.log_step, ssm_new.log_step)
+
+
+def test_float64_model_and_conj_sym_sizes(tiny_model, random_batch):
+    """dtype="float64" reaches every parameter and state; conj_sym halves x in the policy features."""
+    with jax.enable_x64(True):
+        model = tiny_model("s3m", dtype="float64", ssm={"conj_sym": True})
+        params = jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array))
+        assert {x.dtype for x in params} == {jnp.dtype("float64")}
+        batch = jax.tree.map(
+            lambda x: x.astype(jnp.float64) if x.dtype == jnp.float32 else x, random_batch(T=5)
+        )
+        observed, _ = model.observe(
+            batch.obs, batch.action, batch.is_first, model.initial_carry(), key=jax.random.key(0)
+        )
+        assert observed.state.deter.dtype == jnp.float64
+        assert [x.shape for x in observed.state.hidden] == [(5, 4), (5, 4)]  # P/2 of P = 8
+        assert all(x.dtype == jnp.complex128 for x in observed.state.hidden)
+        features = model.policy_features(observed.state, "hidden")
+        assert features.dtype == jnp.float64
+        assert features.shape == (5, model.policy_feature_size("hidden")) == (5, 16 + 2 * 2 * 4)
