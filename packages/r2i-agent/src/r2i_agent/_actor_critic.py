@@ -160,7 +160,7 @@ def actor_critic_losses(
     head = features[:, :-1]
     policy_inputs = jax.lax.stop_gradient(imagined.policy_features[:, :-1])
     baseline = jax.vmap(jax.vmap(critic.value))(head)
-    advantage = (returns - baseline) / scale.scale
+    advantage = (returns - jax.lax.stop_gradient(baseline)) / scale.scale  # the actor never moves the critic
     entropy = jax.vmap(jax.vmap(actor.entropy))(policy_inputs)
     if actor.kind == "discrete":
         log_prob = jax.vmap(jax.vmap(actor.log_prob))(

@@ -1,0 +1,188 @@
+"""The R2I agent: world model + actor + critic, its jitted update and its acting step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from worldmodel import Batch, Carry, WorldModel, batch_loss, make_optimizer
+
+from ._actor_critic import ActionKind, Actor, ActorCriticSettings, Critic, actor_critic_losses
+from ._config import ActorCriticConfig, AgentConfig
+from ._returns import ReturnScale, ema_update, update_return_scale
+
+
+class Agent(eqx.Module):
+    """All learned parts; the slow critic follows the critic by an EMA instead of by gradients."""
+
+    world_model: WorldModel
+    actor: Actor
+    critic: Critic
+    slow_critic: Critic
+
+
+def make_agent(
+    config: AgentConfig,
+    obs_shapes: Mapping[str, tuple[int, ...]],
+    action_size: int,
+    action_kind: ActionKind,
+    *,
+    key: PRNGKeyArray,
+) -> Agent:
+    """Initial parameters for observations ``obs_shapes`` and ``action_size`` actions."""
+    wm_key, actor_key, critic_key = jax.random.split(key, 3)
+    world_model = WorldModel(config.model, obs_shapes, action_size, key=wm_key)
+    ac = config.actor_critic
+    actor = Actor(
+        world_model.policy_feature_size(),
+        action_size,
+        action_kind,
+        units=ac.units,
+        layers=ac.layers,
+        key=actor_key,
+    )
+    critic = Critic(world_model.feature_size, units=ac.units, layers=ac.layers, key=critic_key)
+    return Agent(world_model, actor, critic, critic)
+
+
+def _actor_critic_optimizer(config: ActorCriticConfig) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(config.lr, eps=config.eps))
+
+
+class TrainState(NamedTuple):
+    """What an update changes: parameters, optimizer states, return scale, non-finite update streak."""
+
+    agent: Agent
+    model_opt: optax.OptState
+    actor_opt: optax.OptState
+    critic_opt: optax.OptState
+    scale: ReturnScale
+    skipped_in_a_row: jax.Array
+
+
+def _params(module):
+    return eqx.filter(module, eqx.is_inexact_array)
+
+
+def init_train_state(config: AgentConfig, agent: Agent) -> TrainState:
+    ac_opt = _actor_critic_optimizer(config.actor_critic)
+    return TrainState(
+        agent=agent,
+        model_opt=make_optimizer(config.model.optim).init(_params(agent.world_model)),
+        actor_opt=ac_opt.init(_params(agent.actor)),
+        critic_opt=ac_opt.init(_params(agent.critic)),
+        scale=ReturnScale.init(),
+        skipped_in_a_row=jnp.zeros((), jnp.int32),
+    )
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_inexact_array))
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def make_update(config: AgentConfig) -> Callable[[TrainState, Batch, PRNGKeyArray], tuple[TrainState, dict]]:
+    """A jitted update on a batch [B, T]: world model, then actor and critic on imagination from every
+    posterior state, then the slow critic and the return scale. An update whose losses or gradients are
+    not finite changes nothing and counts in ``skipped_in_a_row``.
+    """
+    model_optimizer = make_optimizer(config.model.optim)
+    ac_optimizer = _actor_critic_optimizer(config.actor_critic)
+    ac = config.actor_critic
+    settings = ActorCriticSettings(ac.discount, ac.lambda_, ac.entropy, ac.slow_regularizer, ac.return_decay)
+
+    @eqx.filter_jit
+    def update(state: TrainState, batch: Batch, key: PRNGKeyArray) -> tuple[TrainState, dict]:
+        agent = state.agent
+        model_key, imagine_key = jax.random.split(key)
+        carry = jax.vmap(lambda _: agent.world_model.initial_carry())(batch.reward)
+        (model_loss, (model_metrics, observed, _)), model_grads = eqx.filter_value_and_grad(
+            batch_loss, has_aux=True
+        )(agent.world_model, batch, carry, model_key)
+        starts = jax.lax.stop_gradient(observed.state)
+
+        def ac_loss(actor_critic):
+            actor, critic = actor_critic
+            imagined = agent.world_model.imagine(actor.sample, starts, key=imagine_key)
+            out = actor_critic_losses(actor, critic, agent.slow_critic, imagined, state.scale, settings)
+            return out.actor + out.critic, out
+
+        (_, ac_out), (actor_grads, critic_grads) = eqx.filter_value_and_grad(ac_loss, has_aux=True)(
+            (agent.actor, agent.critic)
+        )
+        grads = (model_grads, actor_grads, critic_grads)
+        finite = jnp.isfinite(model_loss) & jnp.isfinite(ac_out.actor) & jnp.isfinite(ac_out.critic)
+        finite = finite & _all_finite(grads)
+
+        model_updates, model_opt = model_optimizer.update(
+            model_grads, state.model_opt, _params(agent.world_model)
+        )
+        actor_updates, actor_opt = ac_optimizer.update(actor_grads, state.actor_opt, _params(agent.actor))
+        critic_updates, critic_opt = ac_optimizer.update(
+            critic_grads, state.critic_opt, _params(agent.critic)
+        )
+        critic = eqx.apply_updates(agent.critic, critic_updates)
+        new = TrainState(
+            agent=Agent(
+                world_model=eqx.apply_updates(agent.world_model, model_updates),
+                actor=eqx.apply_updates(agent.actor, actor_updates),
+                critic=critic,
+                slow_critic=ema_update(agent.slow_critic, critic, ac.slow_rate),
+            ),
+            model_opt=model_opt,
+            actor_opt=actor_opt,
+            critic_opt=critic_opt,
+            scale=update_return_scale(state.scale, ac_out.returns, ac.return_decay),
+            skipped_in_a_row=jnp.zeros((), jnp.int32),
+        )
+        kept = state._replace(skipped_in_a_row=state.skipped_in_a_row + 1)
+        new_arrays, static = eqx.partition(new, eqx.is_array)
+        kept_arrays = eqx.filter(kept, eqx.is_array)
+        new = eqx.combine(jax.tree.map(lambda n, o: jnp.where(finite, n, o), new_arrays, kept_arrays), static)
+        metrics = {
+            **{f"model/{k}": v for k, v in model_metrics.items()},
+            "actor/loss": ac_out.actor,
+            "critic/loss": ac_out.critic,
+            **{f"actor_critic/{k}": v for k, v in ac_out.metrics.items()},
+            "update/skipped": 1.0 - finite.astype(jnp.float32),
+        }
+        return new, metrics
+
+    return update
+
+
+def act(
+    agent: Agent,
+    carry: Carry,
+    obs: Mapping[str, Array],
+    is_first: jax.Array,
+    key: PRNGKeyArray,
+    greedy: bool = False,
+) -> tuple[Float[Array, "N A"], Carry]:
+    """One acting step for N envs: posterior of ``obs`` after ``carry`` (reset where ``is_first``), then
+    an action sampled from the policy (or its mode when ``greedy``). Returns (actions, next carries)."""
+    world_model, actor = agent.world_model, agent.actor
+
+    def one(carry, obs, first, key):
+        state_key, action_key = jax.random.split(key)
+        state = world_model.observe_step(carry, obs, first, key=state_key)
+        features = world_model.policy_features(state)
+        action = actor.mode(features) if greedy else actor.sample(features, action_key)
+        return action, Carry(state=state, action=action)
+
+    keys = jax.random.split(key, is_first.shape[0])
+    return jax.vmap(one)(carry, dict(obs), is_first, keys)
+
+
+act_jit = eqx.filter_jit(act)
+
+
+def initial_carries(agent: Agent, num: int) -> Carry:
+    """Zero acting state for ``num`` envs."""
+    return jax.vmap(lambda _: agent.world_model.initial_carry())(jnp.arange(num))

@@ -1,0 +1,333 @@
+"""The training loop: act in vectorized envs, store steps in replay, update at the train ratio, log,
+evaluate and checkpoint. Deterministic on CPU for a seed; a resumed run continues exactly where the
+checkpoint left off (env state included for in-process suites)."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import pickle
+import time
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import r2i_envs
+from worldmodel import Batch
+
+from ._agent import TrainState, act_jit, init_train_state, initial_carries, make_agent, make_update
+from ._checkpoint import Checkpointer
+from ._config import AgentConfig
+from ._logging import Progress, RunLogger
+from ._replay import Field, Replay
+
+OBS_KEYS = ("vector", "image")
+
+
+@dataclasses.dataclass
+class Counters:
+    """Progress of a run, saved with every checkpoint."""
+
+    env_steps: int = 0
+    updates: int = 0
+    episodes: int = 0
+
+
+def _action_spec(env) -> tuple[str, int]:
+    space = env.act_space["action"]
+    if space.n is not None:
+        return "discrete", int(space.n)
+    return "continuous", int(np.prod(space.shape))
+
+
+def _obs_shapes(env) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(env.obs_space[key].shape) for key in OBS_KEYS if key in env.obs_space}
+
+
+def _replay_fields(env, action_size: int) -> dict[str, Field]:
+    fields = {
+        key: Field(shape, np.dtype(env.obs_space[key].dtype)) for key, shape in _obs_shapes(env).items()
+    }
+    fields["action"] = Field((action_size,), np.dtype(np.float32))
+    fields["reward"] = Field((), np.dtype(np.float32))
+    return fields
+
+
+def _to_batch(sample: dict[str, np.ndarray]) -> Batch:
+    """Replay windows [B, T] as the world model's batch; each window starts as a new sequence."""
+    is_first = sample["is_first"].copy()
+    is_first[:, 0] = True
+    return Batch(
+        obs={key: jnp.asarray(sample[key]) for key in OBS_KEYS if key in sample},
+        action=jnp.asarray(sample["action"]),
+        reward=jnp.asarray(sample["reward"]),
+        is_first=jnp.asarray(is_first),
+        is_terminal=jnp.asarray(sample["is_terminal"]),
+    )
+
+
+def _env_action(kind: str, action: np.ndarray) -> np.ndarray:
+    return action.argmax(-1).astype(np.int64) if kind == "discrete" else action.astype(np.float32)
+
+
+def _random_actions(rng: np.random.Generator, kind: str, num: int, size: int) -> np.ndarray:
+    if kind == "discrete":
+        return np.eye(size, dtype=np.float32)[rng.integers(0, size, num)]
+    return rng.uniform(-1, 1, (num, size)).astype(np.float32)
+
+
+class _Run:
+    """Mutable state of one training run (kept out of the pure update and acting functions)."""
+
+    def __init__(self, config: AgentConfig, env_id: str, logdir: pathlib.Path):
+        self.config = config
+        self.env = r2i_envs.make(env_id, num_envs=config.train.num_envs, seed=config.seed)
+        self.kind, self.action_size = _action_spec(self.env)
+        root = jax.random.key(config.seed)
+        init_key, self.act_key, self.update_key = jax.random.split(root, 3)
+        agent = make_agent(config, _obs_shapes(self.env), self.action_size, self.kind, key=init_key)
+        self.state: TrainState = init_train_state(config, agent)
+        self.update = make_update(config)
+        self.replay = Replay(
+            config.train.replay_capacity,
+            _replay_fields(self.env, self.action_size),
+            config.train.num_envs,
+            seed=config.seed,
+        )
+        self.rng = np.random.default_rng(config.seed)
+        self.counters = Counters()
+        self.obs = self.env.reset()
+        self.carry = initial_carries(agent, config.train.num_envs)
+        self.episode_return = np.zeros(config.train.num_envs)
+        self.episode_length = np.zeros(config.train.num_envs, np.int64)
+        self.checkpointer = Checkpointer(logdir / "checkpoints", config.train.keep_checkpoints)
+
+    # ----- checkpoints -----
+
+    def _arrays(self) -> dict:
+        arrays = {
+            "train_state": eqx.filter(self.state, eqx.is_array),
+            "carry": self.carry,
+            "obs": dict(self.obs),
+            "episode_return": self.episode_return,
+            "episode_length": self.episode_length,
+        }
+        if self.config.train.replay_in_checkpoint:
+            arrays["replay"] = self.replay.state_dict()["data"]
+        try:
+            arrays["env"] = np.frombuffer(pickle.dumps(self.env), np.uint8)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            pass  # worker-process envs: resume starts fresh episodes
+        return arrays
+
+    def save(self) -> None:
+        """Checkpoint at the current env step (once: a step already saved holds this same state)."""
+        if self.checkpointer.latest_step() == self.counters.env_steps:
+            return
+        replay = self.replay.state_dict()
+        meta = {
+            "counters": dataclasses.asdict(self.counters),
+            "replay": {"cursor": replay["cursor"], "count": replay["count"], "rng": replay["rng"]},
+            "rng": self.rng.bit_generator.state,
+            "has_env": "env" in self._arrays(),
+        }
+        self.checkpointer.save(self.counters.env_steps, self._arrays(), meta)
+
+    def restore(self) -> None:
+        arrays, meta = self.checkpointer.restore(self._arrays())
+        self.state = eqx.combine(arrays["train_state"], eqx.filter(self.state, eqx.is_array, inverse=True))
+        self.carry = jax.tree.map(jnp.asarray, arrays["carry"])
+        self.obs = {key: np.asarray(value) for key, value in arrays["obs"].items()}
+        self.episode_return = np.asarray(arrays["episode_return"])
+        self.episode_length = np.asarray(arrays["episode_length"])
+        if "replay" in arrays:
+            self.replay.load_state_dict({"data": arrays["replay"], **meta["replay"]})
+        if meta.get("has_env") and "env" in arrays:
+            self.env.close()
+            self.env = pickle.loads(np.asarray(arrays["env"]).tobytes())
+        self.rng.bit_generator.state = meta["rng"]
+        self.counters = Counters(**meta["counters"])
+
+    # ----- acting and learning -----
+
+    def step_envs(self) -> list[tuple[float, int]]:
+        """One vector step: act, store in replay, step the envs. Returns finished (return, length)."""
+        observation = {key: self.obs[key] for key in OBS_KEYS if key in self.obs}
+        num = self.config.train.num_envs
+        if self.counters.env_steps < self.config.train.prefill:
+            action = _random_actions(self.rng, self.kind, num, self.action_size)
+        else:
+            key = jax.random.fold_in(self.act_key, self.counters.env_steps)
+            action, self.carry = act_jit(self.state.agent, self.carry, observation, self.obs["is_first"], key)
+            action = np.asarray(action, np.float32)
+        self.replay.add(
+            {
+                **observation,
+                "action": action,
+                "reward": self.obs["reward"],
+                "is_first": self.obs["is_first"],
+                "is_last": self.obs["is_last"],
+                "is_terminal": self.obs["is_terminal"],
+            }
+        )
+        self.obs = self.env.step(_env_action(self.kind, action))
+        self.counters.env_steps += num
+        self.episode_return += self.obs["reward"]
+        self.episode_length += 1
+        finished = [
+            (float(self.episode_return[i]), int(self.episode_length[i]))
+            for i in np.flatnonzero(self.obs["is_last"])
+        ]
+        self.episode_return[self.obs["is_last"]] = 0.0
+        self.episode_length[self.obs["is_last"]] = 0
+        self.counters.episodes += len(finished)
+        return finished
+
+    def updates_due(self) -> int:
+        train = self.config.train
+        trained_steps = max(0, self.counters.env_steps - train.prefill)
+        return int(trained_steps * train.train_ratio / (train.batch_size * train.batch_length))
+
+    def learn(self) -> list[dict]:
+        train = self.config.train
+        metrics = []
+        while self.counters.updates < self.updates_due() and self.replay.can_sample(train.batch_length):
+            batch = _to_batch(self.replay.sample(train.batch_size, train.batch_length))
+            key = jax.random.fold_in(self.update_key, self.counters.updates)
+            self.state, step_metrics = self.update(self.state, batch, key)
+            self.counters.updates += 1
+            metrics.append(step_metrics)
+        return metrics
+
+
+def restore_train_state(
+    config: AgentConfig, env_id: str, logdir: pathlib.Path
+) -> tuple[TrainState, Counters]:
+    """Parameters, optimizer states and counters of the newest checkpoint in ``logdir``."""
+    run = _Run(config, env_id, logdir)
+    try:
+        if run.checkpointer.latest_step() is None:
+            raise FileNotFoundError(f"no checkpoint in {logdir / 'checkpoints'}")
+        run.restore()
+        return run.state, run.counters
+    finally:
+        run.env.close()
+        run.checkpointer.close()
+
+
+def evaluate_policy(state: TrainState, env_id: str, episodes: int, seed: int) -> list[float]:
+    """Returns of ``episodes`` episodes with the policy's most likely actions, in a separate env."""
+    env = r2i_envs.make(env_id, num_envs=1, seed=seed)
+    kind, _ = _action_spec(env)
+    agent = state.agent
+    carry, obs, returns, total = initial_carries(agent, 1), env.reset(), [], 0.0
+    key = jax.random.key(seed)
+    step = 0
+    while len(returns) < episodes:
+        observation = {k: obs[k] for k in OBS_KEYS if k in obs}
+        action, carry = act_jit(
+            agent, carry, observation, obs["is_first"], jax.random.fold_in(key, step), True
+        )
+        obs = env.step(_env_action(kind, np.asarray(action)))
+        total += float(obs["reward"][0])
+        step += 1
+        if obs["is_last"][0]:
+            returns.append(total)
+            total = 0.0
+    env.close()
+    return returns
+
+
+def _crossed(before: int, after: int, every: int) -> bool:
+    return after // every > before // every
+
+
+def _mean_metrics(metrics: list[dict]) -> dict[str, float]:
+    if not metrics:
+        return {}
+    stacked = jax.device_get(metrics)
+    return {key: float(np.mean([m[key] for m in stacked])) for key in stacked[0]}
+
+
+def train(
+    config: AgentConfig,
+    env_id: str,
+    steps: int,
+    logdir: pathlib.Path,
+    *,
+    resume: bool = False,
+    max_seconds: float | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train until ``steps`` env steps in total (all envs together); returns a summary.
+
+    Logs to ``logdir/metrics.jsonl`` and TensorBoard, checkpoints to ``logdir/checkpoints``. With
+    ``resume`` it continues from the newest checkpoint. ``max_seconds`` ends the run cleanly (with a
+    checkpoint) after that much wall time; so does Ctrl-C.
+    """
+    run = _Run(config, env_id, logdir)
+    if resume:
+        if run.checkpointer.latest_step() is None:
+            raise FileNotFoundError(f"no checkpoint in {logdir / 'checkpoints'} to resume from")
+        run.restore()
+    logger = RunLogger(logdir)
+    bar = Progress(steps, run.counters.env_steps, progress)
+    train_cfg = config.train
+    start, start_steps, start_updates = time.perf_counter(), run.counters.env_steps, run.counters.updates
+    finished: list[tuple[float, int]] = []
+    pending: list[dict] = []
+    interrupted = timed_out = False
+    last_returns: list[float] = []
+    try:
+        while run.counters.env_steps < steps:
+            before = run.counters.env_steps
+            finished += run.step_envs()
+            pending += run.learn()
+            after = run.counters.env_steps
+            if finished:
+                last_returns = ([r for r, _ in finished] + last_returns)[:100]
+            if _crossed(before, after, train_cfg.log_every) or after >= steps:
+                elapsed = time.perf_counter() - start
+                record = {
+                    "fps": (after - start_steps) / max(elapsed, 1e-9),
+                    "updates": run.counters.updates,
+                    "episodes": run.counters.episodes,
+                    **_mean_metrics(pending),
+                }
+                if finished:
+                    record["episode/return"] = float(np.mean([r for r, _ in finished]))
+                    record["episode/length"] = float(np.mean([n for _, n in finished]))
+                logger.write(after, record)
+                finished, pending = [], []
+            if _crossed(before, after, train_cfg.eval_every) and after >= train_cfg.prefill:
+                returns = evaluate_policy(run.state, env_id, train_cfg.eval_episodes, config.seed + 1)
+                logger.write(after, {"eval/return": float(np.mean(returns))})
+            if _crossed(before, after, train_cfg.checkpoint_every):
+                run.save()
+            bar.update(after, ret=last_returns[0] if last_returns else float("nan"))
+            if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                timed_out = True
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    run.save()
+    logger.close()
+    run.env.close()
+    run.checkpointer.close()
+    elapsed = time.perf_counter() - start
+    return {
+        "env_steps": run.counters.env_steps,
+        "updates": run.counters.updates,
+        "episodes": run.counters.episodes,
+        "recent_return": float(np.mean(last_returns)) if last_returns else None,
+        "seconds": elapsed,
+        "env_steps_per_second": (run.counters.env_steps - start_steps) / max(elapsed, 1e-9),
+        "updates_per_second": (run.counters.updates - start_updates) / max(elapsed, 1e-9),
+        "interrupted": interrupted,
+        "timed_out": timed_out,
+    }
