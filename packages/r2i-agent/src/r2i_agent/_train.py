@@ -218,8 +218,13 @@ def restore_train_state(
         run.checkpointer.close()
 
 
-def evaluate_policy(state: TrainState, env_id: str, episodes: int, seed: int) -> list[float]:
-    """Returns of ``episodes`` episodes with the policy's most likely actions, in a separate env."""
+def evaluate_policy(
+    state: TrainState, env_id: str, episodes: int, seed: int, *, frames: list | None = None
+) -> list[float]:
+    """Returns of ``episodes`` episodes with the policy's most likely actions, in a separate env.
+
+    With ``frames`` (a list), every image observation is appended to it.
+    """
     env = r2i_envs.make(env_id, num_envs=1, seed=seed)
     kind, _ = _action_spec(env)
     agent = state.agent
@@ -228,6 +233,8 @@ def evaluate_policy(state: TrainState, env_id: str, episodes: int, seed: int) ->
     step = 0
     while len(returns) < episodes:
         observation = {k: obs[k] for k in OBS_KEYS if k in obs}
+        if frames is not None and "image" in obs:
+            frames.append(np.asarray(obs["image"][0]))
         action, carry = act_jit(
             agent, carry, observation, obs["is_first"], jax.random.fold_in(key, step), True
         )
@@ -239,6 +246,37 @@ def evaluate_policy(state: TrainState, env_id: str, episodes: int, seed: int) ->
             total = 0.0
     env.close()
     return returns
+
+
+def _write_gif(path: pathlib.Path, frames: list[np.ndarray], fps: int = 15) -> None:
+    from PIL import Image  # pillow comes with matplotlib
+
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+
+
+def evaluate(logdir: pathlib.Path, episodes: int, *, video: bool = False) -> dict[str, Any]:
+    """Evaluate the newest checkpoint of the run in ``logdir`` (greedy actions); optionally a GIF.
+
+    Returns ``{"returns": [...], "video": path or None, "env_steps": steps trained}``.
+    """
+    from ._rundir import load_run
+
+    spec = load_run(logdir)
+    state, counters = restore_train_state(spec.config, spec.env_id, logdir)
+    if video and "image" not in r2i_envs.describe(spec.env_id).obs_space:
+        raise ValueError(f"--video needs image observations; {spec.env_id} has none")
+    frames: list | None = [] if video else None
+    returns = evaluate_policy(state, spec.env_id, episodes, spec.config.seed + 2, frames=frames)
+    video_path = None
+    if frames:
+        video_path = logdir / f"eval_{counters.env_steps}.gif"
+        _write_gif(video_path, frames)
+    return {
+        "returns": returns,
+        "video": str(video_path) if video_path else None,
+        "env_steps": counters.env_steps,
+    }
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
