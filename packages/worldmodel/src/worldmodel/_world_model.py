@@ -158,12 +158,11 @@ class WorldModel(eqx.Module):
         return jnp.concatenate(_POLICY_FEATURES[self._check_kind(kind)](state), axis=-1)
 
     def policy_feature_size(self, kind: PolicyInput | None = None) -> int:
+        """Size of :meth:`policy_features` of one step: what the actor's input layer needs."""
         kind = self._check_kind(kind)
         stoch = self.config.stoch * self.config.classes
-        hidden = self.sequence_model.hidden_size
-        return {"output": stoch + self.config.deter, "hidden": stoch + hidden}.get(
-            kind, stoch + self.config.deter + hidden
-        )
+        deter, hidden = self.config.deter, self.sequence_model.hidden_size
+        return {"output": stoch + deter, "hidden": stoch + hidden, "full": stoch + deter + hidden}[kind]
 
     # ----- observing -----
 
