@@ -1,0 +1,130 @@
+"""config.json round trip, config diffs and the rules for new and resumed runs in a logdir."""
+
+import dataclasses
+import json
+
+import pytest
+
+from r2i_agent._config import agent_preset
+from r2i_agent._overrides import apply_overrides
+from r2i_agent._rundir import (
+    RunDirError,
+    RunSpec,
+    check_new_run,
+    check_resume,
+    config_diff,
+    load_run,
+    move_aside,
+    save_run,
+)
+
+
+def _run(preset="popgym", env_id="popgym/RepeatPreviousEasy", steps=1000, **overrides) -> RunSpec:
+    return RunSpec(env_id, apply_overrides(agent_preset(preset), overrides), steps)
+
+
+def _checkpoint(logdir):
+    (logdir / "checkpoints" / "200").mkdir(parents=True)
+
+
+def test_config_round_trips_through_config_json(tmp_path):
+    run = _run(**{"model.ssm.layers": "2", "actor_critic.entropy": "1e-3", "seed": "7"})
+    save_run(tmp_path, run)
+    loaded = load_run(tmp_path)
+    assert loaded == run
+    assert config_diff(loaded.config, run.config) == []
+    data = json.loads((tmp_path / "config.json").read_text())
+    assert data["env_id"] == "popgym/RepeatPreviousEasy" and data["steps"] == 1000
+    assert data["config"]["model"]["ssm"]["layers"] == 2 and data["config"]["seed"] == 7
+    assert data["r2i_agent_version"] == run.version
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temp file left behind
+
+
+def test_every_preset_round_trips(tmp_path):
+    for name in ("bsuite", "popgym", "memorymaze", "atari100k", "dmc", "tiny"):
+        run = RunSpec("bsuite/memory_len/3", agent_preset(name), 10)
+        save_run(tmp_path / name, run)
+        assert load_run(tmp_path / name).config == agent_preset(name)
+
+
+def test_diff_lines_name_each_changed_field():
+    old = agent_preset("popgym")
+    new = apply_overrides(old, {"model.ssm.layers": "2", "train.batch_size": "8"})
+    assert config_diff(old, new) == ["model.ssm.layers: 3 -> 2", "train.batch_size: 4 -> 8"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["config"]["model"].update(extra=1), "unknown key config.model.extra"),
+        (lambda d: d["config"]["train"].pop("batch_size"), "missing key config.train.batch_size"),
+        (lambda d: d["config"]["model"]["ssm"].update(layers="3"), "config.model.ssm.layers should be int"),
+        (lambda d: d.update(steps=1.5), "steps should be int"),
+    ],
+)
+def test_bad_config_json_is_a_clear_error(tmp_path, edit, message):
+    save_run(tmp_path, _run())
+    data = json.loads((tmp_path / "config.json").read_text())
+    edit(data)
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(RunDirError, match=message):
+        load_run(tmp_path)
+
+
+def test_new_run_in_an_empty_or_missing_logdir_is_fine(tmp_path):
+    assert check_new_run(tmp_path / "new", _run(), force=False) == []
+    assert not (tmp_path / "new").exists()
+
+
+def test_new_run_with_a_different_config_is_refused_with_the_diff(tmp_path):
+    save_run(tmp_path, _run())
+    with pytest.raises(RunDirError, match=r"model\.ssm\.layers: 3 -> 2.*--force"):
+        check_new_run(tmp_path, _run(**{"model.ssm.layers": "2"}), force=False)
+    with pytest.raises(RunDirError, match=r"env_id: popgym/RepeatPreviousEasy -> popgym/AutoencodeEasy"):
+        check_new_run(tmp_path, _run(env_id="popgym/AutoencodeEasy"), force=False)
+    assert check_new_run(tmp_path, _run(**{"model.ssm.layers": "2"}), force=True) == [
+        tmp_path / "config.json"
+    ]
+
+
+def test_checkpoints_are_never_overwritten_even_with_force(tmp_path):
+    save_run(tmp_path, _run())
+    _checkpoint(tmp_path)
+    for force in (False, True):
+        with pytest.raises(RunDirError, match=r"already holds checkpoints.*--resume"):
+            check_new_run(tmp_path, _run(**{"model.ssm.layers": "2"}), force=force)
+
+
+def test_move_aside_keeps_the_earlier_files(tmp_path):
+    save_run(tmp_path, _run())
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n')
+    (tmp_path / "events.out.tfevents.1.host").write_text("x")
+    target = move_aside(tmp_path, check_new_run(tmp_path, _run(steps=5), force=True))
+    assert target is not None and target.parent == tmp_path / "previous"
+    assert sorted(p.name for p in target.iterdir()) == [
+        "config.json",
+        "events.out.tfevents.1.host",
+        "metrics.jsonl",
+    ]
+    assert (target / "metrics.jsonl").read_text() == '{"step": 1}\n'
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_resume_needs_a_saved_run_with_a_checkpoint(tmp_path):
+    with pytest.raises(RunDirError, match="does not exist"):
+        check_resume(tmp_path / "missing")
+    with pytest.raises(RunDirError, match="holds no run"):
+        check_resume(tmp_path)
+    save_run(tmp_path, _run())
+    with pytest.raises(RunDirError, match="no checkpoint"):
+        check_resume(tmp_path)
+    _checkpoint(tmp_path)
+    assert check_resume(tmp_path) == _run()
+
+
+def test_resume_may_change_only_the_step_budget(tmp_path):
+    save_run(tmp_path, _run())
+    _checkpoint(tmp_path)
+    assert check_resume(tmp_path, dataclasses.replace(_run(), steps=5000)).steps == 1000
+    with pytest.raises(RunDirError, match=r"train\.batch_size: 4 -> 8.*only --steps and --max-seconds"):
+        check_resume(tmp_path, _run(**{"train.batch_size": "8"}))
