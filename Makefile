@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: test lint sync system-deps uv standalone-ssmscan bench-scan
+.PHONY: test lint sync system-deps uv standalone-ssmscan bench-scan bench-train-step
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -30,3 +30,6 @@ standalone-ssmscan: uv
 
 bench-scan: sync
 	$(UV) run --locked python tools/bench_scan.py
+
+bench-train-step: sync
+	$(UV) run --locked python tools/bench_train_step.py
