@@ -26,7 +26,8 @@ def calls(monkeypatch):
                              resume=resume, max_seconds=max_seconds, progress=progress))  # fmt: skip
         if getattr(fake, "interrupt", False):
             raise KeyboardInterrupt
-        return {"env_steps": steps, "updates": 3, "episodes": 2, "seconds": 1.0, "recent_return": 0.5}
+        summary = {"env_steps": steps, "updates": 3, "episodes": 2, "seconds": 1.0, "recent_return": 0.5}
+        return {**summary, **getattr(fake, "summary_extra", {})}
 
     def evaluate(logdir, episodes, *, video):
         recorded.append(dict(fn="evaluate", logdir=logdir, episodes=episodes, video=video))
@@ -191,6 +192,19 @@ def test_interrupt_says_how_to_resume(tmp_path, calls, capsys):
     sys.modules["r2i_agent._train"].interrupt = True
     assert main(["train", "--env", ENV, "--steps", "9", "--logdir", str(tmp_path)]) == 130
     assert f"r2i-agent train --resume --logdir {tmp_path}" in capsys.readouterr().err
+
+
+def test_a_run_stopped_by_the_loop_says_how_to_resume(tmp_path, calls, capsys):
+    fake = sys.modules["r2i_agent._train"]
+    fake.summary_extra = {"timed_out": True}
+    argv = ["train", "--env", ENV, "--steps", "9", "--logdir", str(tmp_path), "--max-seconds", "1"]
+    assert main(argv) == 0
+    assert f"--max-seconds reached; continue with: r2i-agent train --resume --logdir {tmp_path}" in (
+        capsys.readouterr().out
+    )
+    fake.summary_extra = {"interrupted": True}
+    (tmp_path / "checkpoints" / "9").mkdir(parents=True)
+    assert main(["train", "--resume", "--logdir", str(tmp_path)]) == 130
 
 
 def test_eval_calls_evaluate(tmp_path, calls, capsys):

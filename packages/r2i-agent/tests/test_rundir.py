@@ -87,6 +87,11 @@ def test_new_run_with_a_different_config_is_refused_with_the_diff(tmp_path):
     ]
 
 
+def test_same_run_without_checkpoint_restarts_after_moving_its_files_aside(tmp_path):
+    save_run(tmp_path, _run())
+    assert check_new_run(tmp_path, _run(steps=99), force=False) == [tmp_path / "config.json"]
+
+
 def test_checkpoints_are_never_overwritten_even_with_force(tmp_path):
     save_run(tmp_path, _run())
     _checkpoint(tmp_path)

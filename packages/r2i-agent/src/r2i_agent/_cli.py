@@ -251,7 +251,7 @@ def _run_training(
         why = "interrupted" if summary.get("interrupted") else "--max-seconds reached"
         print(f"{why}; continue with: {again}")
     print(f"logs: {logdir / 'metrics.jsonl'} (tensorboard --logdir {shlex.quote(str(logdir))})")
-    return 0
+    return 130 if summary.get("interrupted") else 0
 
 
 def format_summary(env_id: str, steps: int, summary: dict[str, Any]) -> str:
