@@ -135,6 +135,13 @@ def test_help_lists_dotted_fields_with_the_presets_defaults(capsys):
     assert "--model.deter INT (default: 16)" in " ".join(capsys.readouterr().out.split())
 
 
+def test_help_on_resume_shows_the_saved_values(tmp_path, capsys):
+    _saved_run(tmp_path, **{"model.ssm.layers": "2"})
+    assert main(["train", "--resume", "--logdir", str(tmp_path), "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--model.ssm.layers INT (default: 2)" in text and f"the run saved in {tmp_path}" in text
+
+
 def test_train_calls_the_loop_with_the_typed_config(tmp_path, calls, capsys):
     logdir = tmp_path / "run"
     argv = ["train", "--env", ENV, "--steps", "1e5", "--logdir", str(logdir), "--model.ssm.layers", "2"]

@@ -89,20 +89,29 @@ def default_preset(env_id: str) -> str | None:
 
 
 def _help_config(args: Sequence[str]) -> tuple[Any, str]:
-    """The config whose values ``train --help`` shows: --preset's, else the env's default preset's, else the
-    dataclass defaults. Unusable values fall back silently here; the real parse reports them."""
+    """The config whose values ``train --help`` shows: --preset's, else the env's default preset's, else (with
+    --resume) the saved run's, else the dataclass defaults. Unusable values fall back silently here; the real
+    parse reports them."""
     from r2i_agent._config import AGENT_PRESETS, AgentConfig
+    from r2i_agent._rundir import RunDirError, load_run
 
     pre = _Parser(add_help=False, allow_abbrev=False)
     pre.add_argument("--preset")
     pre.add_argument("--env")
+    pre.add_argument("--logdir", type=pathlib.Path)
+    pre.add_argument("--resume", action="store_true")
     try:
         known, _ = pre.parse_known_args(args)
     except UsageError:
-        known = argparse.Namespace(preset=None, env=None)
+        known = argparse.Namespace(preset=None, env=None, logdir=None, resume=False)
     name = known.preset or (default_preset(known.env) if known.env else None)
     if name in AGENT_PRESETS:
         return AGENT_PRESETS[name], f'preset "{name}"'
+    if known.resume and known.logdir is not None:
+        try:
+            return load_run(known.logdir).config, f"the run saved in {known.logdir}"
+        except RunDirError:
+            pass
     return AgentConfig(), "AgentConfig() (no preset chosen; add --preset NAME or --env ID to see its values)"
 
 
