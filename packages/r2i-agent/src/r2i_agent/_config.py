@@ -54,6 +54,7 @@ class TrainConfig:
     eval_episodes: int = 10
     checkpoint_every: int = 10_000
     keep_checkpoints: int = 3
+    max_consecutive_skips: int = 20
     replay_in_checkpoint: bool = True
 
     @property
@@ -82,6 +83,7 @@ class AgentConfig:
             "train.eval_every": self.train.eval_every,
             "train.checkpoint_every": self.train.checkpoint_every,
             "train.keep_checkpoints": self.train.keep_checkpoints,
+            "train.max_consecutive_skips": self.train.max_consecutive_skips,
             "actor_critic.lr": self.actor_critic.lr,
         }
         for name, value in positive.items():

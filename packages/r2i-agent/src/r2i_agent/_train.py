@@ -200,6 +200,13 @@ class _Run:
             self.state, step_metrics = self.update(self.state, batch, key)
             self.counters.updates += 1
             metrics.append(step_metrics)
+            skipped = int(self.state.skipped_in_a_row)
+            if skipped >= train.max_consecutive_skips:
+                raise FloatingPointError(
+                    f"{skipped} updates in a row had non-finite losses or gradients and were skipped; "
+                    f"stopping at env step {self.counters.env_steps}. The newest checkpoint "
+                    f"({self.checkpointer.latest_step()}) holds the last good state."
+                )
         return metrics
 
 
@@ -351,8 +358,14 @@ def train(
                 break
     except KeyboardInterrupt:
         interrupted = True
-    finally:
+    except BaseException:
+        # No checkpoint of a failed state: the newest one stays the last good one.
         bar.close()
+        logger.close()
+        run.env.close()
+        run.checkpointer.close()
+        raise
+    bar.close()
     run.save()
     logger.close()
     run.env.close()

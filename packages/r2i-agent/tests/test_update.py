@@ -1,0 +1,55 @@
+"""The jitted update: it learns from finite batches and skips non-finite ones without touching anything."""
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from r2i_agent._agent import init_train_state, make_agent, make_update
+from r2i_agent._config import agent_preset
+from worldmodel import Batch
+
+B, T, OBS, A = 2, 8, 3, 2
+
+
+def batch(value: float = 0.5) -> Batch:
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((B, T, OBS)).astype(np.float32)
+    obs[0, 3, 1] = value
+    return Batch(
+        obs={"vector": jnp.asarray(obs)},
+        action=jax.nn.one_hot(jnp.asarray(rng.integers(0, A, (B, T))), A),
+        reward=jnp.asarray(rng.standard_normal((B, T)), jnp.float32),
+        is_first=jnp.zeros((B, T), bool).at[:, 0].set(True),
+        is_terminal=jnp.zeros((B, T), bool),
+    )
+
+
+def leaves(state):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(eqx.filter(state, eqx.is_array))]
+
+
+def test_non_finite_update_is_skipped_and_counted():
+    config = agent_preset("tiny")
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, imag_horizon=2))
+    state = init_train_state(
+        config, make_agent(config, {"vector": (OBS,)}, A, "discrete", key=jax.random.key(0))
+    )
+    update = make_update(config)
+
+    skipped, metrics = update(state, batch(np.nan), jax.random.key(1))
+    assert int(skipped.skipped_in_a_row) == 1 and float(metrics["update/skipped"]) == 1.0
+    for before, after in zip(
+        leaves(state), leaves(skipped._replace(skipped_in_a_row=state.skipped_in_a_row)), strict=True
+    ):
+        np.testing.assert_array_equal(before, after)
+
+    twice, _ = update(skipped, batch(np.inf), jax.random.key(2))
+    assert int(twice.skipped_in_a_row) == 2
+
+    learned, metrics = update(twice, batch(), jax.random.key(3))
+    assert int(learned.skipped_in_a_row) == 0 and float(metrics["update/skipped"]) == 0.0
+    changed = [not np.array_equal(a, b) for a, b in zip(leaves(twice), leaves(learned), strict=True)]
+    assert sum(changed) > len(changed) // 2
