@@ -1,10 +1,15 @@
 # Two commands for a fresh machine that has only python3, pip and make:
 #   make test    lint + the whole test suite (what CI runs)
-#   make train   (arrives with the agent package)
+#   make train   trains R2I on a BSuite memory task with a CPU-sized preset (a few minutes), logs in runs/
 SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: test lint sync system-deps uv standalone-ssmscan bench-scan bench-train-step
+TRAIN_ENV ?= bsuite/memory_len/0
+TRAIN_STEPS ?= 12000
+TRAIN_STAMP := $(shell date +%Y%m%d-%H%M%S)
+TRAIN_LOGDIR ?= runs/make-train-$(TRAIN_STAMP)
+
+.PHONY: train test lint sync system-deps uv standalone-ssmscan bench-scan bench-train-step
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -23,6 +28,10 @@ lint: sync
 test: lint standalone-ssmscan
 	@$(UV) run --locked python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests; refusing to pass" >&2; fi; exit $$rc
+
+train: sync
+	$(UV) run --locked r2i-agent train --env $(TRAIN_ENV) --preset cpu --steps $(TRAIN_STEPS) --logdir $(TRAIN_LOGDIR)
+	@echo "learning curve: $(UV) run r2i-agent plot $(TRAIN_LOGDIR) -o curve.png; evaluate: $(UV) run r2i-agent eval --logdir $(TRAIN_LOGDIR)"
 
 # Proof that ssmscan installs alone: its wheel in a fresh venv with only its own dependencies.
 standalone-ssmscan: uv
