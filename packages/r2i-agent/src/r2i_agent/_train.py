@@ -352,7 +352,7 @@ def train(
                 logger.write(after, {"eval/return": float(np.mean(returns))})
             if _crossed(before, after, train_cfg.checkpoint_every):
                 run.save()
-            bar.update(after, ret=last_returns[0] if last_returns else float("nan"))
+            bar.update(after, ret=float(np.mean(last_returns)) if last_returns else float("nan"))
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 timed_out = True
                 break
@@ -375,7 +375,7 @@ def train(
         "env_steps": run.counters.env_steps,
         "updates": run.counters.updates,
         "episodes": run.counters.episodes,
-        "recent_return": float(np.mean(last_returns)) if last_returns else None,
+        "recent_return": float(np.mean(last_returns)) if last_returns else None,  # last 100 episodes
         "seconds": elapsed,
         "env_steps_per_second": (run.counters.env_steps - start_steps) / max(elapsed, 1e-9),
         "updates_per_second": (run.counters.updates - start_updates) / max(elapsed, 1e-9),
