@@ -79,3 +79,9 @@ def test_run_writes_logs_tensorboard_and_checkpoints(tmp_path, env_id):
 def test_resume_without_checkpoint_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train(small_config(), ENV, 10, tmp_path, resume=True, progress=False)
+
+
+def test_max_seconds_ends_the_run_with_a_checkpoint(tmp_path):
+    summary = train(small_config(), ENV, 10_000, tmp_path, max_seconds=0.0, progress=False)
+    assert summary["timed_out"] and summary["env_steps"] < 10_000
+    assert (tmp_path / "checkpoints" / str(summary["env_steps"])).is_dir()
