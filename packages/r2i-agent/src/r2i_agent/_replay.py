@@ -145,10 +145,14 @@ class Replay:
             raise ValueError(f"no episode start has room for a window of {length} steps yet")
         return envs, starts
 
-    def state_dict(self) -> dict:
-        """Everything needed to resume sampling exactly: data, positions and the sampler's RNG state."""
+    def state_dict(self, copy: bool = True) -> dict:
+        """Everything needed to resume sampling exactly: data, positions and the sampler's RNG state.
+
+        ``copy=False`` hands out the live arrays (no second buffer in memory) for a caller that writes
+        them out before the next ``add``.
+        """
         return {
-            "data": {key: values.copy() for key, values in self._data.items()},
+            "data": {key: values.copy() if copy else values for key, values in self._data.items()},
             "cursor": self._cursor,
             "count": self._count,
             "rng": self._rng.bit_generator.state,

@@ -116,7 +116,7 @@ class _Run:
             "episode_length": self.episode_length,
         }
         if self.config.train.replay_in_checkpoint:
-            arrays["replay"] = self.replay.state_dict()["data"]
+            arrays["replay"] = self.replay.state_dict(copy=False)["data"]  # saved synchronously
         try:
             arrays["env"] = np.frombuffer(pickle.dumps(self.env), np.uint8)
         except (pickle.PicklingError, TypeError, AttributeError):
@@ -127,14 +127,15 @@ class _Run:
         """Checkpoint at the current env step (once: a step already saved holds this same state)."""
         if self.checkpointer.latest_step() == self.counters.env_steps:
             return
-        replay = self.replay.state_dict()
+        replay = self.replay.state_dict(copy=False)
+        arrays = self._arrays()
         meta = {
             "counters": dataclasses.asdict(self.counters),
             "replay": {"cursor": replay["cursor"], "count": replay["count"], "rng": replay["rng"]},
             "rng": self.rng.bit_generator.state,
-            "has_env": "env" in self._arrays(),
+            "has_env": "env" in arrays,
         }
-        self.checkpointer.save(self.counters.env_steps, self._arrays(), meta)
+        self.checkpointer.save(self.counters.env_steps, arrays, meta)
 
     def restore(self) -> None:
         arrays, meta = self.checkpointer.restore(self._arrays())
