@@ -37,13 +37,22 @@ def _reset_mask(reset: ArrayLike, b: Array) -> Array:
             f"(b has shape {b.shape}); got {reset.shape}"
         )
     mask = reset.reshape(reset.shape + (1,) * (b.ndim - reset.ndim))
-    try:
-        jnp.broadcast_shapes(mask.shape, b.shape)
-    except ValueError:
-        raise ValueError(
-            f"reset shape {reset.shape} does not broadcast over b's leading dims {b.shape}"
-        ) from None
+    if not _broadcasts_to(mask.shape, b.shape):
+        raise ValueError(f"reset shape {reset.shape} does not broadcast over b's leading dims {b.shape}")
     return mask
+
+
+def _fold_into_inputs(a, a_first, b, r, x0, reset_state):
+    """b'_t = b_t + r_t a_t s, then b'_1 += a_1 (1 − r_1) x_0 (``r`` a bool mask or None).
+
+    ``a`` broadcasts against ``b`` (full or constant over time); ``a_first`` is the first step's a.
+    """
+    if r is not None and reset_state is not None:
+        b = jnp.where(r, b + a * jnp.asarray(reset_state), b)
+    if x0 is not None:
+        carried = a_first * jnp.asarray(x0)
+        b = b.at[0].add(carried if r is None else jnp.where(r[0], jnp.zeros((), carried.dtype), carried))
+    return b
 
 
 def fold_resets(
@@ -61,14 +70,11 @@ def fold_resets(
     """
     b = jnp.asarray(b)
     a = jnp.broadcast_to(jnp.asarray(a, dtype=jnp.result_type(a, b)), b.shape)
-    if reset is not None:
-        # Selects rather than products with r: same values, and cheaper than complex multiplies.
-        r = _reset_mask(reset, b).astype(bool)
-        if reset_state is not None:
-            b = jnp.where(r, b + a * jnp.asarray(reset_state), b)
+    # Selects rather than products with r: same values, and cheaper than complex multiplies.
+    r = None if reset is None else _reset_mask(reset, b).astype(bool)
+    b = _fold_into_inputs(a, a[0], b, r, x0, reset_state)
+    if r is not None:
         a = jnp.where(r, jnp.zeros((), a.dtype), a)
-    if x0 is not None:
-        b = b.at[0].add(a[0] * jnp.asarray(x0))
     return a, b
 
 
@@ -84,6 +90,16 @@ def _constant_over_time(a, b) -> bool:
     return jnp.ndim(a) < jnp.ndim(b) or jnp.shape(a)[0] == 1
 
 
+def _promote(a, b):
+    """``a`` and ``b`` in their common dtype; a transition constant over time loses its unit time axis."""
+    b = jnp.asarray(b)
+    dtype = jnp.result_type(a, b)
+    a = jnp.asarray(a, dtype)
+    if a.ndim == b.ndim and a.shape[0] == 1:
+        a = a[0]
+    return a, b.astype(dtype)
+
+
 def _associative_constant(a, b, reset, x0, reset_state):
     """Parallel scan specialised to a transition ``a`` that is constant over time (the S5 case).
 
@@ -93,20 +109,10 @@ def _associative_constant(a, b, reset, x0, reset_state):
     a^(2^level)·m: one power per level (by repeated squaring) and a mask broadcast over the state
     axis replace the full [T, ..., P] tensor of transitions the generic scan carries.
     """
-    b = jnp.asarray(b)
-    dtype = jnp.result_type(a, b)
-    a = jnp.asarray(a, dtype)
-    a = a[0] if a.ndim == b.ndim else a
-    b = b.astype(dtype)
-    keep = None
-    if reset is not None:
-        r = _reset_mask(reset, b).astype(bool)
-        if reset_state is not None:
-            b = jnp.where(r, b + a * jnp.asarray(reset_state, dtype), b)
-        keep = (~r).astype(jnp.real(b).dtype)
-    if x0 is not None:
-        carried = a * jnp.asarray(x0, dtype)
-        b = b.at[0].add(carried if keep is None else keep[0] * carried)
+    a, b = _promote(a, b)
+    r = None if reset is None else _reset_mask(reset, b).astype(bool)
+    b = _fold_into_inputs(a, a, b, r, x0, reset_state)
+    keep = None if r is None else (~r).astype(jnp.real(b).dtype)
     return _scan_constant(keep, b, a)
 
 
@@ -139,13 +145,9 @@ def _interleave(even, odd):
 
 
 def _sequential(a, b, reset, x0, reset_state):
-    b = jnp.asarray(b)
-    dtype = jnp.result_type(a, b)
-    b = b.astype(dtype)
-    a = jnp.asarray(a, dtype=dtype)
-    time_varying = not _constant_over_time(a, b)
-    if a.ndim == b.ndim and not time_varying:
-        a = a[0]
+    a, b = _promote(a, b)
+    dtype = b.dtype
+    time_varying = a.ndim == b.ndim
     state_shape = b.shape[1:]
     x_init = (
         jnp.zeros(state_shape, dtype) if x0 is None else jnp.broadcast_to(jnp.asarray(x0, dtype), state_shape)
