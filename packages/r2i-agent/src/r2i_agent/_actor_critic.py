@@ -172,8 +172,7 @@ def actor_critic_losses(
     actor_loss = -jnp.mean(weights * (objective + settings.entropy * entropy))
     head = jax.lax.stop_gradient(head)
     fit = jax.vmap(jax.vmap(critic.loss))(head, returns)
-    slow_values = jax.vmap(jax.vmap(slow_critic.value))(head)
-    regularizer = jax.vmap(jax.vmap(critic.loss))(head, slow_values)
+    regularizer = jax.vmap(jax.vmap(critic.loss))(head, values[:, :-1])  # towards the slow critic
     critic_loss = jnp.mean(weights * (fit + settings.slow_regularizer * regularizer))
     metrics = {
         "return_mean": jnp.mean(returns),

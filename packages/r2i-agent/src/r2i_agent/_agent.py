@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from worldmodel import Batch, Carry, WorldModel, batch_loss, make_optimizer
+from worldmodel import Batch, Carry, WorldModel, batch_loss, initial_carries, make_optimizer
 
 from ._actor_critic import ActionKind, Actor, ActorCriticSettings, Critic, actor_critic_losses
 from ._config import ActorCriticConfig, AgentConfig
@@ -101,7 +101,7 @@ def make_update(config: AgentConfig) -> Callable[[TrainState, Batch, PRNGKeyArra
     def update(state: TrainState, batch: Batch, key: PRNGKeyArray) -> tuple[TrainState, dict]:
         agent = state.agent
         model_key, imagine_key = jax.random.split(key)
-        carry = jax.vmap(lambda _: agent.world_model.initial_carry())(batch.reward)
+        carry = initial_carries(agent.world_model, batch.reward.shape[0])
         (model_loss, (model_metrics, observed, _)), model_grads = eqx.filter_value_and_grad(
             batch_loss, has_aux=True
         )(agent.world_model, batch, carry, model_key)
@@ -181,8 +181,3 @@ def act(
 
 
 act_jit = eqx.filter_jit(act)
-
-
-def initial_carries(agent: Agent, num: int) -> Carry:
-    """Zero acting state for ``num`` envs."""
-    return jax.vmap(lambda _: agent.world_model.initial_carry())(jnp.arange(num))

@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import r2i_envs
-from worldmodel import Batch
+from worldmodel import Batch, initial_carries
 
-from ._agent import TrainState, act_jit, init_train_state, initial_carries, make_agent, make_update
+from ._agent import TrainState, act_jit, init_train_state, make_agent, make_update
 from ._checkpoint import Checkpointer
 from ._config import AgentConfig
 from ._logging import Progress, RunLogger
@@ -43,6 +43,11 @@ def _action_spec(env) -> tuple[str, int]:
     return "continuous", int(np.prod(space.shape))
 
 
+def _observation(step: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The observation keys of an env step or replay sample (without reward and flags)."""
+    return {key: step[key] for key in OBS_KEYS if key in step}
+
+
 def _obs_shapes(env) -> dict[str, tuple[int, ...]]:
     return {key: tuple(env.obs_space[key].shape) for key in OBS_KEYS if key in env.obs_space}
 
@@ -61,7 +66,7 @@ def _to_batch(sample: dict[str, np.ndarray]) -> Batch:
     is_first = sample["is_first"].copy()
     is_first[:, 0] = True
     return Batch(
-        obs={key: jnp.asarray(sample[key]) for key in OBS_KEYS if key in sample},
+        obs={key: jnp.asarray(value) for key, value in _observation(sample).items()},
         action=jnp.asarray(sample["action"]),
         reward=jnp.asarray(sample["reward"]),
         is_first=jnp.asarray(is_first),
@@ -100,7 +105,7 @@ class _Run:
         self.rng = np.random.default_rng(config.seed)
         self.counters = Counters()
         self.obs = self.env.reset()
-        self.carry = initial_carries(agent, config.train.num_envs)
+        self.carry = initial_carries(agent.world_model, config.train.num_envs)
         self.episode_return = np.zeros(config.train.num_envs)
         self.episode_length = np.zeros(config.train.num_envs, np.int64)
         self.checkpointer = Checkpointer(logdir / "checkpoints", config.train.keep_checkpoints)
@@ -133,7 +138,6 @@ class _Run:
             "counters": dataclasses.asdict(self.counters),
             "replay": {"cursor": replay["cursor"], "count": replay["count"], "rng": replay["rng"]},
             "rng": self.rng.bit_generator.state,
-            "has_env": "env" in arrays,
         }
         self.checkpointer.save(self.counters.env_steps, arrays, meta)
 
@@ -146,7 +150,7 @@ class _Run:
         self.episode_length = np.asarray(arrays["episode_length"])
         if "replay" in arrays:
             self.replay.load_state_dict({"data": arrays["replay"], **meta["replay"]})
-        if meta.get("has_env") and "env" in arrays:
+        if "env" in arrays:
             self.env.close()
             self.env = pickle.loads(np.asarray(arrays["env"]).tobytes())
         self.rng.bit_generator.state = meta["rng"]
@@ -156,7 +160,7 @@ class _Run:
 
     def step_envs(self) -> list[tuple[float, int]]:
         """One vector step: act, store in replay, step the envs. Returns finished (return, length)."""
-        observation = {key: self.obs[key] for key in OBS_KEYS if key in self.obs}
+        observation = _observation(self.obs)
         num = self.config.train.num_envs
         if self.counters.env_steps < self.config.train.prefill:
             action = _random_actions(self.rng, self.kind, num, self.action_size)
@@ -236,11 +240,11 @@ def evaluate_policy(
     env = r2i_envs.make(env_id, num_envs=1, seed=seed)
     kind, _ = _action_spec(env)
     agent = state.agent
-    carry, obs, returns, total = initial_carries(agent, 1), env.reset(), [], 0.0
+    carry, obs, returns, total = initial_carries(agent.world_model, 1), env.reset(), [], 0.0
     key = jax.random.key(seed)
     step = 0
     while len(returns) < episodes:
-        observation = {k: obs[k] for k in OBS_KEYS if k in obs}
+        observation = _observation(obs)
         if frames is not None and "image" in obs:
             frames.append(np.asarray(obs["image"][0]))
         action, carry = act_jit(
