@@ -28,6 +28,7 @@ def test_list_envs_covers_every_suite():
         f"memorymaze/{s}" for s in ("9x9", "11x11", "13x13", "15x15")
     ]
     assert {"dmc/walker_walk", "dmc-vision/walker_walk", "dmc/ball_in_cup_catch", "atari/pong"} <= set(ids)
+    assert [i for i in ids if i.startswith("debug/")] == ["debug/crash", "debug/hang"]
 
 
 def test_unknown_id_names_the_nearest_ids():

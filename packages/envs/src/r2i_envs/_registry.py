@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from r2i_envs import _atari, _bsuite, _dmc, _memorymaze, _popgym
+from r2i_envs import _atari, _bsuite, _debug, _dmc, _memorymaze, _popgym
 from r2i_envs._episode import Episodes, SuiteEnv
 from r2i_envs._spaces import EnvInfo
 from r2i_envs._vector import VectorEnv
@@ -31,6 +31,11 @@ class Suite:
     processes: bool  # step each env in its own worker process by default (slow suites)
     versions: str
     parametric: tuple[str, ...] = ()  # names that need kwargs (not listed by list_envs)
+    processes_only: bool = False  # refuse processes=False (the debug suite's faults would hit the caller)
+    # ProcessVectorEnv limits: seconds to answer one command, seconds to start, restarts per worker.
+    timeout_s: float = 300.0
+    start_timeout_s: float = 300.0
+    max_restarts: int = 3
 
 
 SUITES: tuple[Suite, ...] = (
@@ -55,12 +60,24 @@ SUITES: tuple[Suite, ...] = (
         _dmc.VERSION,
     ),
     Suite("atari", _atari.IDS, _atari.describe, _atari.create, True, _atari.VERSION),
+    Suite(
+        "debug",
+        _debug.IDS,
+        _debug.describe,
+        _debug.create,
+        True,
+        _debug.VERSION,
+        processes_only=True,
+        timeout_s=_debug.TIMEOUT_S,
+        start_timeout_s=_debug.START_TIMEOUT_S,
+        max_restarts=_debug.MAX_RESTARTS,
+    ),
 )
 _BY_PREFIX = {suite.prefix: suite for suite in SUITES}
 
 
 def list_envs() -> list[str]:
-    """Every env id, suite by suite (``bsuite/memory_len/0``, ..., ``atari/zaxxon``).
+    """Every env id, suite by suite (``bsuite/memory_len/0``, ..., ``atari/zaxxon``, ``debug/hang``).
 
     Parametric ids that need kwargs are not listed: ``bsuite/memory_len`` (``memory_length=L``, optional
     ``num_bits``) and ``bsuite/discounting_chain`` (optional ``mapping_seed``).
@@ -114,18 +131,18 @@ def make(
         num_envs: number of environments; every array gets this leading dim.
         seed: root seed; env ``i`` gets a seed derived from ``(seed, i)``, so the same seed replays the same
             episodes (for the same actions) and different seeds give different ones.
-        processes: step each env in its own worker process; default True for memorymaze, dmc, dmc-vision and
-            atari, False for bsuite and popgym.
+        processes: step each env in its own worker process; default True for memorymaze, dmc, dmc-vision,
+            atari and debug (which refuses False), False for bsuite and popgym.
         max_steps: end episodes after this many agent steps (``is_last`` without ``is_terminal``), in
             addition to the suite's own limit. Handy for short tests.
         kwargs: suite options (e.g. ``memory_length`` for ``bsuite/memory_len``, ``sticky_actions`` for
-            atari, ``action_repeat`` for dmc).
+            atari, ``action_repeat`` for dmc, ``fault_at`` for debug).
 
     Returns:
         A :class:`VectorEnv`; close it (or use it as a context manager) to stop its worker processes.
     """
-    if num_envs < 1:
-        raise ValueError(f"{env_id}: num_envs must be >= 1; got {num_envs}.")
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+        raise ValueError(f"{env_id}: num_envs must be an integer >= 1; got {num_envs!r}.")
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"{env_id}: seed must be a non-negative integer; got {seed!r}.")
     info = describe(env_id, max_steps=max_steps, **kwargs)
@@ -133,8 +150,16 @@ def make(
         functools.partial(_episodes, env_id, int(seed), i, max_steps, dict(kwargs)) for i in range(num_envs)
     ]
     suite, _ = _resolve(env_id)
+    if processes is False and suite.processes_only:
+        raise ValueError(f"{env_id} runs only in worker processes (its faults would hit this process).")
     if suite.processes if processes is None else processes:
-        return ProcessVectorEnv(info, factories)
+        return ProcessVectorEnv(
+            info,
+            factories,
+            timeout_s=suite.timeout_s,
+            max_restarts=suite.max_restarts,
+            start_timeout_s=suite.start_timeout_s,
+        )
     return VectorEnv(info, [functools.partial(f, 0) for f in factories])
 
 

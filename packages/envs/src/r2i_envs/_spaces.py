@@ -45,7 +45,7 @@ class EnvInfo:
         seeded: True when ``seed`` changes the observations (False for bsuite discounting_chain, whose
             observations depend on the actions only).
         score_metric: the suite's own score, in words.
-        extra: the pip extra that installs the suite (``r2i-envs[extra]``).
+        extra: the pip extra that installs the suite (``r2i-envs[extra]``); empty when none is needed.
     """
 
     env_id: str

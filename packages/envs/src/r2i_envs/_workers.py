@@ -1,16 +1,19 @@
 """A vector env whose envs each live in their own worker process (for suites that step slowly).
 
 Workers are started with the ``spawn`` method (forking a process that holds an OpenGL context is unsafe) and
-talk over pipes. All workers get their command before any reply is awaited, so envs step in parallel. A worker
-that dies is detected through its process sentinel: it is restarted with a fresh seed and its episode is
-reported as ended (``is_last`` without ``is_terminal``, reward 0, the last observation repeated), so the next
-step starts a new episode there. A worker that neither answers nor dies within ``timeout_s`` raises
-:class:`WorkerError` instead of hanging.
+talk over pipes. All workers get their command before any reply is awaited, so envs step in parallel, and
+each must answer within ``timeout_s`` of the command. A worker that fails, by dying (seen through its process
+sentinel) or by hanging past ``timeout_s`` (it is then killed with SIGKILL), is restarted with a fresh seed
+and its episode is reported as ended (``is_last`` without ``is_terminal``, reward 0, the last observation
+repeated), so the next step starts a new episode there; the other workers' answers are used as usual. Only
+an exception raised inside an env, or one worker failing more than ``max_restarts`` times, raises
+:class:`WorkerError` (and stops every worker).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
@@ -27,11 +30,11 @@ Factory = Callable[[int], Episodes]
 
 
 class WorkerError(RuntimeError):
-    """A worker process failed in a way that restarting cannot fix (an exception in the env, or a hang)."""
+    """A worker failure that restarting cannot fix: an exception in the env, or more than ``max_restarts``."""
 
 
-class _Died(Exception):
-    """Internal: the worker process is gone."""
+class _Failed(Exception):
+    """Internal: the worker process died, or hung and was killed; the message says which."""
 
 
 def _worker_main(conn: Connection, factory: Factory, restart: int) -> None:
@@ -69,21 +72,31 @@ class _Worker:
         try:
             self.conn.send((command, payload))
         except (BrokenPipeError, ConnectionResetError, OSError) as err:
-            raise _Died from err
+            raise _Failed(self._death()) from err
 
-    def receive(self, env_id: str, timeout_s: float) -> Any:
-        ready = wait([self.conn, self.process.sentinel], timeout_s)
+    def receive(self, env_id: str, deadline: float, timeout_s: float) -> Any:
+        """The answer to the last command, due by ``deadline`` (``time.monotonic``); SIGKILLs a hung worker.
+
+        Raises ``_Failed`` if the worker died or hung, :class:`WorkerError` if its env raised.
+        """
+        ready = wait([self.conn, self.process.sentinel], max(0.0, deadline - time.monotonic()))
         if not ready:
-            raise WorkerError(f"{env_id}: worker pid {self.process.pid} gave no answer in {timeout_s} s.")
+            self.process.kill()
+            self.process.join(5.0)
+            raise _Failed(f"pid {self.process.pid} gave no answer in {timeout_s} s and was killed")
         if self.conn in ready or self.conn.poll():
             try:
                 status, result = self.conn.recv()
             except (EOFError, ConnectionResetError, OSError) as err:
-                raise _Died from err
+                raise _Failed(self._death()) from err
             if status == "error":
                 raise WorkerError(f"{env_id}: the env raised in worker pid {self.process.pid}:\n{result}")
             return result
-        raise _Died
+        raise _Failed(self._death())
+
+    def _death(self) -> str:
+        self.process.join(1.0)
+        return f"pid {self.process.pid} died (exit code {self.process.exitcode})"
 
     def stop(self, timeout_s: float = 5.0, kill: bool = False) -> None:
         """Ask the worker to close its env, kill it if it does not exit in time, and reap it. Idempotent."""
@@ -111,8 +124,11 @@ class ProcessVectorEnv(VectorEnv):
     Args:
         info: the env description.
         factories: one picklable factory per env, called in the worker with the restart count.
-        timeout_s: the longest a worker may take to answer one command before :class:`WorkerError`.
-        max_restarts: how often a single worker may be restarted before :class:`WorkerError`.
+        timeout_s: the longest a worker may take to answer one command; one that takes longer is killed and
+            restarted like a dead one.
+        max_restarts: how often a single worker may be restarted (after dying or hanging) before
+            :class:`WorkerError`.
+        start_timeout_s: the longest a worker may take to start and build its env (default ``timeout_s``).
     """
 
     def __init__(
@@ -121,19 +137,24 @@ class ProcessVectorEnv(VectorEnv):
         factories: Sequence[Factory],
         timeout_s: float = 300.0,
         max_restarts: int = 3,
+        start_timeout_s: float | None = None,
     ):
         self._info = info
         self._factories = list(factories)
         self._timeout_s = timeout_s
+        self._start_timeout_s = timeout_s if start_timeout_s is None else start_timeout_s
         self._max_restarts = max_restarts
         self._ctx = mp.get_context("spawn")
         self._last: list[Obs | None] = [None] * len(self._factories)
         self._workers: list[_Worker] = []
         try:
             self._workers = [_Worker(self._ctx, f, 0) for f in self._factories]
-            for i in range(len(self._workers)):
-                if not self._try_receive(i)[0]:
-                    self._restart(i)
+            deadline = time.monotonic() + self._start_timeout_s
+            for i, worker in enumerate(self._workers):
+                try:
+                    worker.receive(self.env_id, deadline, self._start_timeout_s)
+                except _Failed as err:
+                    self._restart(i, str(err))
         except BaseException:
             self.close()
             raise
@@ -146,6 +167,11 @@ class ProcessVectorEnv(VectorEnv):
     def pids(self) -> list[int | None]:
         """Process ids of the workers (for monitoring and tests)."""
         return [w.process.pid for w in self._workers]
+
+    @property
+    def restarts(self) -> list[int]:
+        """How often each worker has been restarted so far."""
+        return [w.restart for w in self._workers]
 
     def reset(self) -> Obs:
         return self._broadcast("reset", [None] * self.num_envs)
@@ -165,64 +191,73 @@ class ProcessVectorEnv(VectorEnv):
 
     def _broadcast(self, command: str, payloads: list[object]) -> Obs:
         self._ensure_open()
-        sent = []
-        for worker, payload in zip(self._workers, payloads, strict=True):
-            try:
-                worker.send(command, payload)
-                sent.append(True)
-            except _Died:
-                sent.append(False)
-        results = []
+        failed: dict[int, str] = {}
+        results: dict[int, Obs] = {}
         try:
-            for i, ok in enumerate(sent):
-                alive, result = self._try_receive(i) if ok else (False, None)
-                if not alive:  # the worker died: restart it and end its episode
-                    self._restart(i)
-                    result = self._crashed_episode(i, command)
-                self._last[i] = result
-                results.append(result)
+            deadline = time.monotonic() + self._timeout_s
+            for i, (worker, payload) in enumerate(zip(self._workers, payloads, strict=True)):
+                try:
+                    worker.send(command, payload)
+                except _Failed as err:
+                    failed[i] = str(err)
+            # Collect every answer before restarting anyone, so a restart does not eat into others' time.
+            for i, worker in enumerate(self._workers):
+                if i not in failed:
+                    try:
+                        results[i] = worker.receive(self.env_id, deadline, self._timeout_s)
+                    except _Failed as err:
+                        failed[i] = str(err)
+            for i, reason in failed.items():
+                results[i] = self._recover(i, reason, command)
         except BaseException:
             # Other workers may still owe answers, so the env cannot continue: stop every worker now.
             for worker in self._workers:
                 worker.stop(timeout_s=1.0, kill=True)
             self._workers = []
             raise
-        return stack(results)
+        ordered = [results[i] for i in range(self.num_envs)]
+        self._last[:] = ordered
+        return stack(ordered)
 
     def _ensure_open(self) -> None:
         if not self._workers:
             raise RuntimeError(f"{self.env_id}: the env is closed.")
 
-    def _try_receive(self, i: int) -> tuple[bool, Any]:
-        """``(True, answer)`` from worker ``i``, or ``(False, None)`` if it died."""
-        try:
-            return True, self._workers[i].receive(self.env_id, self._timeout_s)
-        except _Died:
-            return False, None
-
-    def _restart(self, i: int) -> None:
-        old = self._workers[i]
-        count = old.restart + 1
-        old.stop(timeout_s=1.0)
-        if count > self._max_restarts:
-            raise WorkerError(f"{self.env_id}: worker {i} died {count} times; giving up.")
-        self._workers[i] = _Worker(self._ctx, self._factories[i], count)
-        if not self._try_receive(i)[0]:
-            self._restart(i)
-
-    def _crashed_episode(self, i: int, command: str) -> Obs:
+    def _recover(self, i: int, reason: str, command: str) -> Obs:
+        """Restart failed worker ``i`` and return its observation for this step: its episode ends here."""
         last = self._last[i]
-        if command == "reset" or last is None or last["is_last"]:
-            # The step was starting a new episode anyway: start it in the new worker.
+        if not (command == "reset" or last is None or last["is_last"]):
+            self._restart(i, reason)
+            return {
+                **last,
+                "reward": np.float32(0.0),
+                "is_first": np.bool_(False),
+                "is_last": np.bool_(True),
+                "is_terminal": np.bool_(False),
+            }
+        while True:  # the step was starting a new episode anyway: start it in the new worker
+            self._restart(i, reason)
+            worker = self._workers[i]
             try:
-                self._workers[i].send("reset")
-                return self._workers[i].receive(self.env_id, self._timeout_s)
-            except _Died as err:
-                raise WorkerError(f"{self.env_id}: worker {i} died right after its restart.") from err
-        return {
-            **last,
-            "reward": np.float32(0.0),
-            "is_first": np.bool_(False),
-            "is_last": np.bool_(True),
-            "is_terminal": np.bool_(False),
-        }
+                worker.send("reset")
+                return worker.receive(self.env_id, time.monotonic() + self._timeout_s, self._timeout_s)
+            except _Failed as err:
+                reason = str(err)
+
+    def _restart(self, i: int, reason: str) -> None:
+        """Replace failed worker ``i`` by a started fresh one (next restart count, so a fresh seed)."""
+        while True:
+            old = self._workers[i]
+            old.stop(timeout_s=1.0, kill=True)
+            count = old.restart + 1
+            if count > self._max_restarts:
+                raise WorkerError(
+                    f"{self.env_id}: worker {i} failed {count} times, more than max_restarts="
+                    f"{self._max_restarts}; giving up. Last failure: {reason}."
+                )
+            self._workers[i] = new = _Worker(self._ctx, self._factories[i], count)
+            try:
+                new.receive(self.env_id, time.monotonic() + self._start_timeout_s, self._start_timeout_s)
+                return
+            except _Failed as err:
+                reason = str(err)
