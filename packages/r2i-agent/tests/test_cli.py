@@ -31,7 +31,7 @@ def calls(monkeypatch):
 
     def evaluate(logdir, episodes, *, video):
         recorded.append(dict(fn="evaluate", logdir=logdir, episodes=episodes, video=video))
-        return {"returns": [1.0, 0.0], "video": None}
+        return {"returns": [1.0, 0.0], "video": None, "returns_file": str(logdir / "eval_9.json")}
 
     fake.train, fake.evaluate = train, evaluate
     monkeypatch.setitem(sys.modules, "r2i_agent._train", fake)
@@ -203,21 +203,21 @@ def test_interrupt_says_how_to_resume(tmp_path, calls, capsys):
 
 def test_a_run_stopped_by_the_loop_says_how_to_resume(tmp_path, calls, capsys):
     fake = sys.modules["r2i_agent._train"]
-    fake.summary_extra = {"timed_out": True}
+    fake.summary_extra = {"stopped_by": "max_seconds", "checkpoint_step": 4}
     argv = ["train", "--env", ENV, "--steps", "9", "--logdir", str(tmp_path), "--max-seconds", "1"]
     assert main(argv) == 0
-    assert f"--max-seconds reached; continue with: r2i-agent train --resume --logdir {tmp_path}" in (
-        capsys.readouterr().out
-    )
-    fake.summary_extra = {"interrupted": True}
+    resume = f"continue with: r2i-agent train --resume --logdir {tmp_path}"
+    assert f"--max-seconds reached; checkpoint at env step 4; {resume}" in capsys.readouterr().out
+    fake.summary_extra = {"stopped_by": "SIGTERM", "checkpoint_step": 6}
     (tmp_path / "checkpoints" / "9").mkdir(parents=True)
-    assert main(["train", "--resume", "--logdir", str(tmp_path)]) == 130
+    assert main(["train", "--resume", "--logdir", str(tmp_path)]) == 0  # a clean stop is a success
+    assert f"stopped by SIGTERM; checkpoint at env step 6; {resume}" in capsys.readouterr().out
 
 
 def test_eval_calls_evaluate(tmp_path, calls, capsys):
     _saved_run(tmp_path, checkpoint=True)
-    assert main(["eval", "--logdir", str(tmp_path), "--episodes", "2", "--video"]) == 0
-    assert calls == [dict(fn="evaluate", logdir=tmp_path, episodes=2, video=True)]
+    assert main(["eval", "--logdir", str(tmp_path), "--episodes", "2"]) == 0
+    assert calls == [dict(fn="evaluate", logdir=tmp_path, episodes=2, video=False)]
     assert "2 episodes: return 0.500" in capsys.readouterr().out
 
 

@@ -83,5 +83,5 @@ def test_resume_without_checkpoint_is_refused(tmp_path):
 
 def test_max_seconds_ends_the_run_with_a_checkpoint(tmp_path):
     summary = train(small_config(), ENV, 10_000, tmp_path, max_seconds=0.0, progress=False)
-    assert summary["timed_out"] and summary["env_steps"] < 10_000
+    assert summary["stopped_by"] == "max_seconds" and summary["env_steps"] < 10_000
     assert (tmp_path / "checkpoints" / str(summary["env_steps"])).is_dir()

@@ -49,6 +49,8 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises UsageError instead of printing usage and exiting."""
 
     def error(self, message: str):
+        if message.endswith("expected one argument"):  # e.g. `--actor_critic.lr -1e-3`
+            message += " (write a value starting with '-' as --OPTION=VALUE)"
         raise UsageError(message)
 
 
@@ -207,7 +209,7 @@ def _plan_train(ns: argparse.Namespace, extras: list[str]) -> Callable[[], int]:
         if ns.force:
             raise UsageError("--resume continues a run and --force starts one over; pass only one")
         saved = check_resume(logdir)
-        base = _preset(ns.preset) if ns.preset else saved.config
+        base = _preset(ns.preset) if ns.preset is not None else saved.config
         config = _apply(base, overrides)
         run = RunSpec(ns.env or saved.env_id, config, ns.steps or saved.steps, saved.version)
         check_resume(logdir, run)
@@ -216,7 +218,7 @@ def _plan_train(ns: argparse.Namespace, extras: list[str]) -> Callable[[], int]:
         if ns.env is None or ns.steps is None:
             raise UsageError("a new run needs --env ID and --steps N (or pass --resume to continue a run)")
         check_env_id(ns.env)
-        name = ns.preset or default_preset(ns.env)
+        name = ns.preset if ns.preset is not None else default_preset(ns.env)
         if name is None:
             raise UsageError(
                 f"no default preset for {ns.env}; pass --preset NAME (see r2i-agent train --help)"
@@ -239,7 +241,12 @@ def _plan_train(ns: argparse.Namespace, extras: list[str]) -> Callable[[], int]:
 def _run_training(
     run: Any, logdir: pathlib.Path, *, resume: bool, max_seconds: float | None, progress: bool
 ) -> int:
+    """Run the loop; 0 when it finished or was stopped cleanly (budget, --max-seconds, SIGINT, SIGTERM),
+    1 with one error line when it failed (the newest checkpoint is then the last good state), 130 on a
+    second Ctrl-C."""
+    from r2i_agent._checkpoint import CheckpointError
     from r2i_agent._train import train
+    from r2i_envs import WorkerError
 
     again = f"{PROG} train --resume --logdir {shlex.quote(str(logdir))}"
     try:
@@ -255,12 +262,17 @@ def _run_training(
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; continue from the newest checkpoint with: {again}", file=sys.stderr)
         return 130
+    except (CheckpointError, FloatingPointError, WorkerError, OSError) as err:
+        print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        print(f"{PROG}: continue from the newest intact checkpoint with: {again}", file=sys.stderr)
+        return 1
     print(format_summary(run.env_id, run.steps, summary))
-    if summary.get("interrupted") or summary.get("timed_out"):
-        why = "interrupted" if summary.get("interrupted") else "--max-seconds reached"
-        print(f"{why}; continue with: {again}")
+    stopped_by = summary.get("stopped_by")
+    if stopped_by is not None:
+        why = "--max-seconds reached" if stopped_by == "max_seconds" else f"stopped by {stopped_by}"
+        print(f"{why}; checkpoint at env step {summary.get('checkpoint_step')}; continue with: {again}")
     print(f"logs: {logdir / 'metrics.jsonl'} (tensorboard --logdir {shlex.quote(str(logdir))})")
-    return 130 if summary.get("interrupted") else 0
+    return 0
 
 
 def format_summary(env_id: str, steps: int, summary: dict[str, Any]) -> str:
@@ -284,7 +296,12 @@ def _plan_eval(ns: argparse.Namespace, extras: list[str]) -> Callable[[], int]:
     from r2i_agent._rundir import check_resume
 
     _reject_extras(extras, [])
-    check_resume(ns.logdir, action="evaluate")  # a saved run with a checkpoint
+    saved = check_resume(ns.logdir, action="evaluate")  # a saved run with a checkpoint
+    if ns.video:
+        import r2i_envs
+
+        if "image" not in r2i_envs.describe(saved.env_id).obs_space:
+            raise UsageError(f"--video needs image observations; {saved.env_id} has none")
 
     def job() -> int:
         import numpy as np
@@ -299,6 +316,7 @@ def _plan_eval(ns: argparse.Namespace, extras: list[str]) -> Callable[[], int]:
         )
         if result.get("video"):
             print(f"video: {result['video']}")
+        print(f"returns: {result['returns_file']}")
         return 0
 
     return job
@@ -345,7 +363,56 @@ def _preset(name: str) -> Any:
 def _apply(config: Any, overrides: dict[str, str]) -> Any:
     from r2i_agent._overrides import apply_overrides
 
-    return apply_overrides(config, overrides)
+    config = apply_overrides(config, overrides)
+    problem = config_problem(config)
+    if problem:
+        raise UsageError(f"invalid config: {problem}")
+    return config
+
+
+# Ranges the config classes leave unchecked but the model and the training loop need: ints at least 1 and
+# floats (finite, see parse_value) at least 0, except these.
+_INT_MINIMUM = {
+    "seed": 0,
+    "train.prefill": 0,
+    "model.layers": 0,
+    "model.enc_layers": 0,
+    "actor_critic.layers": 0,
+    "model.reward_bins": 2,
+}
+_POSITIVE = {
+    "model.ssm.dt_min",
+    "model.ssm.dt_max",
+    "model.reward_range",
+    "model.optim.lr",
+    "model.optim.clip",
+    "actor_critic.clip",
+}
+_FRACTIONS = {"model.unimix", "actor_critic.slow_rate", "actor_critic.return_decay"}  # in [0, 1]
+_MAX_SEED = 2**32 - 1
+
+
+def config_problem(config: Any) -> str | None:
+    """Why ``config`` cannot be trained (a value out of its range), or None."""
+    for leaf in leaf_fields(config):
+        path, value = leaf.path, leaf.value
+        if leaf.type is int and value < _INT_MINIMUM.get(path, 1):
+            return f"{path} must be at least {_INT_MINIMUM.get(path, 1)}, got {value}"
+        if leaf.type is float and path in _POSITIVE and not value > 0:
+            return f"{path} must be positive, got {value}"
+        if leaf.type is float and path in _FRACTIONS and not 0 <= value <= 1:
+            return f"{path} must be in [0, 1], got {value}"
+        if leaf.type is float and not value >= 0:
+            return f"{path} must not be negative, got {value}"
+    ssm = config.model.ssm
+    if config.seed > _MAX_SEED:
+        return f"seed must be at most {_MAX_SEED}, got {config.seed}"
+    if ssm.state % ssm.blocks or (ssm.conj_sym and ssm.state // ssm.blocks % 2):
+        even = " (an even multiple with model.ssm.conj_sym)" if ssm.conj_sym else ""
+        return f"model.ssm.state ({ssm.state}) must be a multiple of model.ssm.blocks ({ssm.blocks}){even}"
+    if ssm.dt_min > ssm.dt_max:
+        return f"model.ssm.dt_min ({ssm.dt_min}) must not exceed model.ssm.dt_max ({ssm.dt_max})"
+    return None
 
 
 def _reject_extras(extras: list[str], fields: Sequence[FieldInfo]) -> None:

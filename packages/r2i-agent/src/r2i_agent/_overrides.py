@@ -74,10 +74,13 @@ def show_value(value: Any) -> str:
 def parse_value(path: str, tp: Any, text: str) -> Any:
     """Parse command-line ``text`` into a value of type ``tp`` for field ``path``; ConfigError if it can't.
 
-    ints also accept integral float notation (``1e5``), bools ``true/false/1/0/yes/no/on/off``, Literals
-    one of their choices, ``X | None`` also ``none``, and ``tuple[X, ...]`` comma-separated items.
+    ints also accept integral float notation (``1e5``), floats must be finite, bools
+    ``true/false/1/0/yes/no/on/off``, Literals one of their choices, ``X | None`` also ``none``, and
+    ``tuple[X, ...]`` comma-separated items.
     """
     try:
+        if not text.isprintable():  # int()/float() would silently drop control characters
+            raise ValueError("contains a non-printable character")
         return _parse(tp, text.strip())
     except (ValueError, TypeError) as err:
         reason = f" ({err})" if str(err) else ""
@@ -202,7 +205,10 @@ def _parse(tp: Any, text: str) -> Any:
     if tp is int:
         return _parse_int(text)
     if tp is float:
-        return float(text)
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError("not a finite number")
+        return number
     if tp is str:
         return text
     raise TypeError(f"fields of type {type_name(tp)} cannot be set from the command line")

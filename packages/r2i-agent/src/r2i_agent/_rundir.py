@@ -165,6 +165,20 @@ def has_checkpoints(logdir: pathlib.Path) -> bool:
     return directory.is_dir() and any(p.is_dir() and p.name.isdigit() for p in directory.iterdir())
 
 
+def check_writable(logdir: pathlib.Path) -> None:
+    """Refuse a logdir this process cannot create or write to, before any compute; leaves nothing behind."""
+    existing = logdir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunDirError(f"cannot create --logdir {logdir}: {existing} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise RunDirError(f"cannot write to --logdir {logdir}: {err.strerror or err} ({existing})") from None
+
+
 def check_new_run(logdir: pathlib.Path, run: RunSpec, *, force: bool) -> list[pathlib.Path]:
     """Check that ``run`` may start afresh in ``logdir``; returns earlier run files to move aside first.
 
@@ -173,6 +187,7 @@ def check_new_run(logdir: pathlib.Path, run: RunSpec, *, force: bool) -> list[pa
     """
     if logdir.exists() and not logdir.is_dir():
         raise RunDirError(f"--logdir {logdir} exists and is not a directory")
+    check_writable(logdir)
     if has_checkpoints(logdir):
         raise RunDirError(
             f"{logdir} already holds checkpoints of a run; continue it with "
@@ -211,6 +226,8 @@ def check_resume(
         raise RunDirError(
             f"cannot {action}: {logdir} holds no checkpoint yet (the run stopped before its first one){hint}"
         )
+    if action == "resume":
+        check_writable(logdir)
     if requested is not None:
         diff = run_diff(saved, requested)
         if diff:

@@ -5,8 +5,14 @@ checkpoint left off (env state included for in-process suites)."""
 from __future__ import annotations
 
 import dataclasses
+import errno
+import json
 import pathlib
 import pickle
+import shutil
+import signal
+import sys
+import threading
 import time
 from typing import Any
 
@@ -141,8 +147,9 @@ class _Run:
         }
         self.checkpointer.save(self.counters.env_steps, arrays, meta)
 
-    def restore(self) -> None:
-        arrays, meta = self.checkpointer.restore(self._arrays())
+    def restore(self) -> int:
+        """Load the newest intact checkpoint (broken newer ones are moved aside); returns its step."""
+        arrays, meta, step = self.checkpointer.restore(self._arrays())
         self.state = eqx.combine(arrays["train_state"], eqx.filter(self.state, eqx.is_array, inverse=True))
         self.carry = jax.tree.map(jnp.asarray, arrays["carry"])
         self.obs = {key: np.asarray(value) for key, value in arrays["obs"].items()}
@@ -155,6 +162,7 @@ class _Run:
             self.env = pickle.loads(np.asarray(arrays["env"]).tobytes())
         self.rng.bit_generator.state = meta["rng"]
         self.counters = Counters(**meta["counters"])
+        return step
 
     # ----- acting and learning -----
 
@@ -270,25 +278,29 @@ def _write_gif(path: pathlib.Path, frames: list[np.ndarray], fps: int = 15) -> N
 def evaluate(logdir: pathlib.Path, episodes: int, *, video: bool = False) -> dict[str, Any]:
     """Evaluate the newest checkpoint of the run in ``logdir`` (greedy actions); optionally a GIF.
 
-    Returns ``{"returns": [...], "video": path or None, "env_steps": steps trained}``.
+    Returns ``{"returns": [...], "video": path or None, "env_steps": steps trained, "returns_file": path}``
+    and writes the same to ``logdir/eval_<env_steps>.json``.
     """
     from ._rundir import load_run
 
     spec = load_run(logdir)
-    state, counters = restore_train_state(spec.config, spec.env_id, logdir)
     if video and "image" not in r2i_envs.describe(spec.env_id).obs_space:
         raise ValueError(f"--video needs image observations; {spec.env_id} has none")
+    state, counters = restore_train_state(spec.config, spec.env_id, logdir)
     frames: list | None = [] if video else None
     returns = evaluate_policy(state, spec.env_id, episodes, spec.config.seed + 2, frames=frames)
     video_path = None
     if frames:
         video_path = logdir / f"eval_{counters.env_steps}.gif"
         _write_gif(video_path, frames)
-    return {
+    result = {
         "returns": returns,
         "video": str(video_path) if video_path else None,
         "env_steps": counters.env_steps,
+        "returns_file": str(logdir / f"eval_{counters.env_steps}.json"),
     }
+    pathlib.Path(result["returns_file"]).write_text(json.dumps(result, indent=1) + "\n")
+    return result
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
@@ -300,6 +312,49 @@ def _mean_metrics(metrics: list[dict]) -> dict[str, float]:
         return {}
     stacked = jax.device_get(metrics)
     return {key: float(np.mean([m[key] for m in stacked])) for key in stacked[0]}
+
+
+class _StopSignals:
+    """While active, SIGINT and SIGTERM only set ``received``: the loop finishes its step, checkpoints
+    and returns. A second SIGINT interrupts at once (KeyboardInterrupt). A no-op outside the main thread."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def _checkpoint_bytes(run: _Run) -> int:
+    """Rough size of one checkpoint: parameters and optimizer states, plus the replay buffer."""
+    arrays = jax.tree.leaves(eqx.filter(run.state, eqx.is_array))
+    size = sum(int(x.size) * x.dtype.itemsize for x in arrays)
+    return size + (run.replay.nbytes if run.config.train.replay_in_checkpoint else 0)
+
+
+def check_disk_space(directory: pathlib.Path, needed: int) -> None:
+    """Refuse to start when ``directory`` cannot take ``needed`` bytes, before any training."""
+    free = shutil.disk_usage(directory).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"{directory} has {free / 2**30:.2f} GiB free but a checkpoint of this run needs about "
+            f"{needed / 2**30:.2f} GiB; free space or lower train.replay_capacity / set "
+            "train.replay_in_checkpoint false",
+        )
 
 
 def train(
@@ -315,66 +370,74 @@ def train(
     """Train until ``steps`` env steps in total (all envs together); returns a summary.
 
     Logs to ``logdir/metrics.jsonl`` and TensorBoard, checkpoints to ``logdir/checkpoints``. With
-    ``resume`` it continues from the newest checkpoint. ``max_seconds`` ends the run cleanly (with a
-    checkpoint) after that much wall time; so does Ctrl-C.
+    ``resume`` it continues from the newest intact checkpoint (log records after it are dropped, so the
+    log has no duplicates). ``max_seconds``, SIGINT (Ctrl-C) and SIGTERM end the run cleanly after the
+    current step, with a checkpoint; the summary's ``stopped_by`` says which.
     """
     run = _Run(config, env_id, logdir)
-    if resume:
-        if run.checkpointer.latest_step() is None:
-            raise FileNotFoundError(f"no checkpoint in {logdir / 'checkpoints'} to resume from")
-        run.restore()
-    logger = RunLogger(logdir)
+    try:
+        check_disk_space(run.checkpointer.directory, 2 * _checkpoint_bytes(run))
+        if resume:
+            if run.checkpointer.latest_step() is None:
+                raise FileNotFoundError(f"no checkpoint in {logdir / 'checkpoints'} to resume from")
+            step = run.restore()
+            print(f"resuming from the checkpoint of env step {step}", file=sys.stderr)
+        logger = RunLogger(logdir, drop_after=run.counters.env_steps if resume else None)
+    except BaseException:
+        run.env.close()
+        run.checkpointer.close()
+        raise
     bar = Progress(steps, run.counters.env_steps, progress)
     train_cfg = config.train
     start, start_steps, start_updates = time.perf_counter(), run.counters.env_steps, run.counters.updates
     finished: list[tuple[float, int]] = []
     pending: list[dict] = []
-    interrupted = timed_out = False
+    stopped_by: str | None = None
     last_returns: list[float] = []
     try:
-        while run.counters.env_steps < steps:
-            before = run.counters.env_steps
-            finished += run.step_envs()
-            pending += run.learn()
-            after = run.counters.env_steps
-            if finished:
-                last_returns = ([r for r, _ in finished] + last_returns)[:100]
-            if _crossed(before, after, train_cfg.log_every) or after >= steps:
-                elapsed = time.perf_counter() - start
-                record = {
-                    "fps": (after - start_steps) / max(elapsed, 1e-9),
-                    "updates": run.counters.updates,
-                    "episodes": run.counters.episodes,
-                    **_mean_metrics(pending),
-                }
+        with _StopSignals() as signals:
+            while run.counters.env_steps < steps:
+                before = run.counters.env_steps
+                finished += run.step_envs()
+                pending += run.learn()
+                after = run.counters.env_steps
                 if finished:
-                    record["episode/return"] = float(np.mean([r for r, _ in finished]))
-                    record["episode/length"] = float(np.mean([n for _, n in finished]))
-                logger.write(after, record)
-                finished, pending = [], []
-            if _crossed(before, after, train_cfg.eval_every) and after >= train_cfg.prefill:
-                returns = evaluate_policy(run.state, env_id, train_cfg.eval_episodes, config.seed + 1)
-                logger.write(after, {"eval/return": float(np.mean(returns))})
-            if _crossed(before, after, train_cfg.checkpoint_every):
-                run.save()
-            bar.update(after, ret=float(np.mean(last_returns)) if last_returns else float("nan"))
-            if max_seconds is not None and time.perf_counter() - start > max_seconds:
-                timed_out = True
-                break
-    except KeyboardInterrupt:
-        interrupted = True
-    except BaseException:
-        # No checkpoint of a failed state: the newest one stays the last good one.
+                    last_returns = ([r for r, _ in finished] + last_returns)[:100]
+                if _crossed(before, after, train_cfg.log_every) or after >= steps:
+                    elapsed = time.perf_counter() - start
+                    record = {
+                        "fps": (after - start_steps) / max(elapsed, 1e-9),
+                        "updates": run.counters.updates,
+                        "episodes": run.counters.episodes,
+                        **_mean_metrics(pending),
+                    }
+                    if hasattr(run.env, "restarts"):  # worker-process envs: crashed or hung workers
+                        record["env/worker_restarts"] = sum(run.env.restarts)
+                    if finished:
+                        record["episode/return"] = float(np.mean([r for r, _ in finished]))
+                        record["episode/length"] = float(np.mean([n for _, n in finished]))
+                    logger.write(after, record)
+                    finished, pending = [], []
+                if _crossed(before, after, train_cfg.eval_every) and after >= train_cfg.prefill:
+                    returns = evaluate_policy(run.state, env_id, train_cfg.eval_episodes, config.seed + 1)
+                    logger.write(after, {"eval/return": float(np.mean(returns))})
+                if _crossed(before, after, train_cfg.checkpoint_every):
+                    run.save()
+                bar.update(after, ret=float(np.mean(last_returns)) if last_returns else float("nan"))
+                if signals.received is not None:
+                    stopped_by = signals.received
+                    break
+                if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                    stopped_by = "max_seconds"
+                    break
+            bar.close()
+            run.save()
+    finally:
+        # On an error nothing more is saved: the newest checkpoint stays the last good one.
         bar.close()
         logger.close()
         run.env.close()
         run.checkpointer.close()
-        raise
-    bar.close()
-    run.save()
-    logger.close()
-    run.env.close()
-    run.checkpointer.close()
     elapsed = time.perf_counter() - start
     return {
         "env_steps": run.counters.env_steps,
@@ -384,6 +447,6 @@ def train(
         "seconds": elapsed,
         "env_steps_per_second": (run.counters.env_steps - start_steps) / max(elapsed, 1e-9),
         "updates_per_second": (run.counters.updates - start_updates) / max(elapsed, 1e-9),
-        "interrupted": interrupted,
-        "timed_out": timed_out,
+        "stopped_by": stopped_by,
+        "checkpoint_step": run.counters.env_steps,
     }
