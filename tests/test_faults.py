@@ -275,3 +275,44 @@ def test_eval_video_of_an_env_without_images_is_refused_before_any_compute(tmp_p
         capsys.readouterr().err.strip()
         == f"r2i-agent: error: --video needs image observations; {ENV} has none"
     )
+
+
+def test_consecutive_non_finite_updates_stop_the_run_with_the_last_good_checkpoint(
+    tmp_path, capsys, monkeypatch
+):
+    import r2i_agent._train as train_module
+
+    real = train_module._to_batch
+    poisoned = {"calls": 0}
+
+    def to_batch(sample):  # from the 30th update on every batch carries a NaN reward
+        poisoned["calls"] += 1
+        if poisoned["calls"] >= 30:
+            sample = {**sample, "reward": np.full_like(sample["reward"], np.nan)}
+        return real(sample)
+
+    monkeypatch.setattr(train_module, "_to_batch", to_batch)
+    logdir = tmp_path / "run"
+    argv = [
+        "train",
+        *RUN_ARGS,
+        "--steps",
+        "400",
+        "--logdir",
+        str(logdir),
+        "--train.max_consecutive_skips",
+        "5",
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("r2i-agent: error: 5 updates in a row had non-finite losses or gradients")
+    newest = intact_steps(logdir)[-1]
+    assert f"The newest checkpoint ({newest}) holds the last good state" in err[0]
+    records = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+    assert all("update/skipped" in r for r in records if "model/loss" in r)  # the skip rate is logged
+    spec = load_run(logdir)
+    state, counters = restore_train_state(spec.config, spec.env_id, logdir)
+    assert counters.env_steps == newest and counters.updates < 30  # saved before the first bad batch
+    assert all(
+        np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(eqx.filter(state, eqx.is_array))
+    )
