@@ -53,3 +53,30 @@ def test_non_finite_update_is_skipped_and_counted():
     assert int(learned.skipped_in_a_row) == 0 and float(metrics["update/skipped"]) == 0.0
     changed = [not np.array_equal(a, b) for a, b in zip(leaves(twice), leaves(learned), strict=True)]
     assert sum(changed) > len(changed) // 2
+
+
+def test_imagination_in_chunks_gives_the_same_update_as_all_at_once():
+    """B·T = 16 starts in 1, 4 or 16 chunks: same losses, metrics, return-scale update and parameters."""
+    config = agent_preset("tiny")
+    agent = make_agent(config, {"vector": (OBS,)}, A, "discrete", key=jax.random.key(0))
+    results = []
+    for chunk in (16, 4, 1):
+        chunked = dataclasses.replace(
+            config, train=dataclasses.replace(config.train, imagination_chunk=chunk)
+        )
+        state, metrics = make_update(chunked)(init_train_state(chunked, agent), batch(), jax.random.key(3))
+        results.append((leaves(state), {k: float(v) for k, v in metrics.items()}))
+    (want_state, want_metrics), *others = results
+    for got_state, got_metrics in others:
+        assert got_metrics.keys() == want_metrics.keys()
+        for name, value in want_metrics.items():
+            np.testing.assert_allclose(got_metrics[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+        for a, b in zip(want_state, got_state, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_chunk_count_splits_into_equal_chunks_no_larger_than_asked():
+    from r2i_agent._agent import chunk_count
+
+    assert chunk_count(16384, 1024) == 16 and chunk_count(1000, 1024) == 1 and chunk_count(12, 5) == 3
+    assert chunk_count(7, 3) == 7  # a prime: one start per chunk

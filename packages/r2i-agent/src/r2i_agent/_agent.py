@@ -11,9 +11,16 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from worldmodel import Batch, Carry, WorldModel, batch_loss, initial_carries, make_optimizer
+from worldmodel import Batch, Carry, LatentState, WorldModel, batch_loss, initial_carries, make_optimizer
 
-from ._actor_critic import ActionKind, Actor, ActorCriticSettings, Critic, actor_critic_losses
+from ._actor_critic import (
+    ActionKind,
+    Actor,
+    ActorCriticLosses,
+    ActorCriticSettings,
+    Critic,
+    actor_critic_losses,
+)
 from ._config import ActorCriticConfig, AgentConfig
 from ._returns import ReturnScale, ema_update, update_return_scale
 
@@ -87,6 +94,59 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
+def chunk_count(starts: int, max_chunk: int) -> int:
+    """The fewest equal chunks of at most ``max_chunk`` imagination starts that ``starts`` splits into."""
+    for count in range(-(-starts // max_chunk), starts + 1):
+        if starts % count == 0:
+            return count
+    return starts
+
+
+def _actor_critic_grads(
+    agent: Agent,
+    starts: LatentState,
+    scale: ReturnScale,
+    settings: ActorCriticSettings,
+    key: PRNGKeyArray,
+    max_chunk: int,
+) -> tuple[tuple[jax.Array, ActorCriticLosses], tuple[Actor, Critic]]:
+    """Actor and critic losses and gradients on imagination from every posterior state [B, T].
+
+    The B·T starts are imagined in equal chunks of at most ``max_chunk``, one after the other, and the
+    chunks' gradients averaged: the same losses (means over all starts) with memory for one chunk only.
+    Returns ((actor + critic loss, losses with returns [B·T, H]), (actor grads, critic grads)).
+    """
+    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), starts)
+    n = flat.deter.shape[0]
+    count = chunk_count(n, max_chunk)
+    chunks = jax.tree.map(lambda x: x.reshape(count, n // count, *x.shape[1:]), flat)
+
+    def loss(actor_critic, chunk, chunk_key):
+        actor, critic = actor_critic
+        imagined = agent.world_model.imagine(actor.sample, chunk, key=chunk_key)
+        out = actor_critic_losses(actor, critic, agent.slow_critic, imagined, scale, settings)
+        return out.actor + out.critic, out
+
+    grad_fn = eqx.filter_value_and_grad(loss, has_aux=True)
+    params = (agent.actor, agent.critic)
+
+    def body(grad_sum, inputs):
+        (total, out), grads = grad_fn(params, *inputs)
+        return jax.tree.map(jnp.add, grad_sum, grads), (total, out)
+
+    zeros = jax.tree.map(jnp.zeros_like, eqx.filter(params, eqx.is_inexact_array))
+    keys = jax.random.split(key, n).reshape(count, n // count)  # one per start, however chunked
+    grad_sum, (totals, outs) = jax.lax.scan(body, zeros, (chunks, keys))
+    grads = jax.tree.map(lambda g: g / count, grad_sum)
+    mean = ActorCriticLosses(
+        actor=jnp.mean(outs.actor),
+        critic=jnp.mean(outs.critic),
+        returns=outs.returns.reshape(n, -1),
+        metrics=jax.tree.map(jnp.mean, outs.metrics),
+    )
+    return (jnp.mean(totals), mean), grads
+
+
 def make_update(config: AgentConfig) -> Callable[[TrainState, Batch, PRNGKeyArray], tuple[TrainState, dict]]:
     """A jitted update on a batch [B, T]: world model, then actor and critic on imagination from every
     posterior state, then the slow critic and the return scale. An update whose losses or gradients are
@@ -107,17 +167,11 @@ def make_update(config: AgentConfig) -> Callable[[TrainState, Batch, PRNGKeyArra
         )(agent.world_model, batch, carry, model_key)
         starts = jax.lax.stop_gradient(observed.state)
 
-        def ac_loss(actor_critic):
-            actor, critic = actor_critic
-            imagined = agent.world_model.imagine(actor.sample, starts, key=imagine_key)
-            out = actor_critic_losses(actor, critic, agent.slow_critic, imagined, state.scale, settings)
-            return out.actor + out.critic, out
-
-        (_, ac_out), (actor_grads, critic_grads) = eqx.filter_value_and_grad(ac_loss, has_aux=True)(
-            (agent.actor, agent.critic)
+        (ac_total, ac_out), (actor_grads, critic_grads) = _actor_critic_grads(
+            agent, starts, state.scale, settings, imagine_key, config.train.imagination_chunk
         )
         grads = (model_grads, actor_grads, critic_grads)
-        finite = jnp.isfinite(model_loss) & jnp.isfinite(ac_out.actor) & jnp.isfinite(ac_out.critic)
+        finite = jnp.isfinite(model_loss) & jnp.isfinite(ac_total)
         finite = finite & _all_finite(grads)
 
         model_updates, model_opt = model_optimizer.update(

@@ -56,6 +56,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     max_consecutive_skips: int = 20
     replay_in_checkpoint: bool = True
+    imagination_chunk: int = 1024
 
     @property
     def env_steps_per_update(self) -> float:
@@ -84,6 +85,7 @@ class AgentConfig:
             "train.checkpoint_every": self.train.checkpoint_every,
             "train.keep_checkpoints": self.train.keep_checkpoints,
             "train.max_consecutive_skips": self.train.max_consecutive_skips,
+            "train.imagination_chunk": self.train.imagination_chunk,
             "actor_critic.lr": self.actor_critic.lr,
         }
         for name, value in positive.items():

@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, Key, PRNGKeyArray
 
 from ._config import OptimConfig, PolicyInput, WorldModelConfig
 from ._losses import (
@@ -267,18 +267,25 @@ class WorldModel(eqx.Module):
         )
 
     def imagine(
-        self, policy: Policy, start: LatentState, horizon: int | None = None, *, key: PRNGKeyArray
+        self,
+        policy: Policy,
+        start: LatentState,
+        horizon: int | None = None,
+        *,
+        key: PRNGKeyArray | Key[Array, " N"],
     ) -> Imagined:
         """Roll ``horizon`` steps (default: config) from EVERY start state, e.g. all B·T posterior states.
 
         ``start`` may have any leading dims ([B, T] from a vmapped ``observe``); they are flattened to N
         and gradients do not flow into the starts. ``policy(features, key) -> action`` sees one example.
-        Rewards and continues are the reward head's mean and the continue head's probability.
+        Rewards and continues are the reward head's mean and the continue head's probability. ``key`` is
+        one key (split into one per start) or already one key per start, shape [N].
         """
         horizon = self.config.imag_horizon if horizon is None else horizon
         lead = start.deter.ndim - 1
         flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[lead:]), jax.lax.stop_gradient(start))
-        keys = jax.random.split(key, flat.deter.shape[0])
+        n = flat.deter.shape[0]
+        keys = key if key.shape == (n,) else jax.random.split(key, n)
         return jax.vmap(lambda s, k: self._rollout(policy, s, horizon, k))(flat, keys)
 
 
