@@ -4,6 +4,7 @@ checkpoint left off (env state included for in-process suites)."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import errno
 import json
@@ -110,6 +111,7 @@ class _Run:
         )
         self.rng = np.random.default_rng(config.seed)
         self.counters = Counters()
+        self.seconds: dict[str, float] = collections.defaultdict(float)  # profile: where time goes
         self.obs = self.env.reset()
         self.carry = initial_carries(agent.world_model, config.train.num_envs)
         self.episode_return = np.zeros(config.train.num_envs)
@@ -170,12 +172,15 @@ class _Run:
         """One vector step: act, store in replay, step the envs. Returns finished (return, length)."""
         observation = _observation(self.obs)
         num = self.config.train.num_envs
+        tick = time.perf_counter()
         if self.counters.env_steps < self.config.train.prefill:
             action = _random_actions(self.rng, self.kind, num, self.action_size)
         else:
             key = jax.random.fold_in(self.act_key, self.counters.env_steps)
             action, self.carry = act_jit(self.state.agent, self.carry, observation, self.obs["is_first"], key)
             action = np.asarray(action, np.float32)
+        tock = time.perf_counter()
+        self.seconds["act"] += tock - tick
         self.replay.add(
             {
                 **observation,
@@ -186,7 +191,10 @@ class _Run:
                 "is_terminal": self.obs["is_terminal"],
             }
         )
+        tick = time.perf_counter()
+        self.seconds["replay_add"] += tick - tock
         self.obs = self.env.step(_env_action(self.kind, action))
+        self.seconds["env"] += time.perf_counter() - tick
         self.counters.env_steps += num
         self.episode_return += self.obs["reward"]
         self.episode_length += 1
@@ -208,12 +216,16 @@ class _Run:
         train = self.config.train
         metrics = []
         while self.counters.updates < self.updates_due() and self.replay.can_sample(train.batch_length):
+            tick = time.perf_counter()
             batch = _to_batch(self.replay.sample(train.batch_size, train.batch_length))
+            tock = time.perf_counter()
             key = jax.random.fold_in(self.update_key, self.counters.updates)
             self.state, step_metrics = self.update(self.state, batch, key)
             self.counters.updates += 1
             metrics.append(step_metrics)
-            skipped = int(self.state.skipped_in_a_row)
+            skipped = int(self.state.skipped_in_a_row)  # waits for the update
+            self.seconds["replay_sample"] += tock - tick
+            self.seconds["update"] += time.perf_counter() - tock
             if skipped >= train.max_consecutive_skips:
                 raise FloatingPointError(
                     f"{skipped} updates in a row had non-finite losses or gradients and were skipped; "
@@ -390,6 +402,7 @@ def train(
     bar = Progress(steps, run.counters.env_steps, progress)
     train_cfg = config.train
     start, start_steps, start_updates = time.perf_counter(), run.counters.env_steps, run.counters.updates
+    last_log = start
     finished: list[tuple[float, int]] = []
     pending: list[dict] = []
     stopped_by: str | None = None
@@ -411,6 +424,11 @@ def train(
                         "episodes": run.counters.episodes,
                         **_mean_metrics(pending),
                     }
+                    interval = time.perf_counter() - last_log
+                    for part, seconds in run.seconds.items():  # shares of this interval's wall time
+                        record[f"profile/{part}"] = seconds / max(interval, 1e-9)
+                    run.seconds.clear()
+                    last_log = time.perf_counter()
                     if hasattr(run.env, "restarts"):  # worker-process envs: crashed or hung workers
                         record["env/worker_restarts"] = sum(run.env.restarts)
                     if finished:
