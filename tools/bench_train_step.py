@@ -1,28 +1,32 @@
-"""World-model train step, S3M (R2I) vs RSSM (DreamerV3) at equal width, vector and image observations.
+"""Train step, S3M (R2I) vs RSSM (DreamerV3) at equal width, vector and image observations.
 
-Part 1 of the train-step benchmark (design §6): one jitted world-model loss + grad + Adam update on a
-batch of B sequences of length T: vector observations at T = 64, 256, 1024 and 64×64×3 images at
-T = 64, 256. Both models have the same width: the RSSM's
-GRU state and the S3M's h have size ``--width``; the S3M's S5 blocks are ``--width`` wide with
-``--state`` complex states each (popgym/bsuite preset: 512 wide, P = 128, 3 blocks). The actor-critic
-part of a full R2I step arrives with the agent package.
+``--update agent`` (default): the FULL agent update of ``r2i_agent.make_update`` — world-model loss, grad
+and Adam step, imagination of 15 steps from every posterior state, actor and critic losses and steps —
+with the ``popgym`` preset's sizes (the official R2I POPGym configuration: h 1024, S5 width 512, P = 128,
+3 blocks, MLPs 512; the RSSM baseline gets the same sizes with a 1024-unit GRU). ``--update world-model``:
+the world-model step alone, at ``--width``.
 
-Prints one JSON line per (model, T) with the median seconds per step (after a warm-up call, with
-``jax.block_until_ready``), the seconds of the first call (compile + run), and one line per T with
-the ratio RSSM / S3M; a Markdown summary goes to stderr. Paper anchor: up to 9.7× on vector obs (GPU).
+Per (model, obs, B, T) one JSON line: median seconds per step (after an untimed call, with
+``jax.block_until_ready``), seconds of the first call (trace + compile + run), peak memory of the
+compiled step (XLA buffer assignment: arguments + outputs + temporaries), matmul + conv FLOPs counted
+from the jaxpr (scan bodies times their length; tools/_flops.py) and the achieved fraction of this
+machine's f32 matmul throughput, measured in the same run. A Markdown summary goes to stderr.
 
-    uv run python tools/bench_train_step.py            # vector T = 64, 256, 1024 and image T = 64, 256
-    uv run python tools/bench_train_step.py --quick    # vector T = 64, 256, 1024 at width 64 (< 1 min)
+    uv run python tools/bench_train_step.py                       # full agent (docs/benchmarks.md)
+    uv run python tools/bench_train_step.py --update world-model  # world-model step only, width 512
+    uv run python tools/bench_train_step.py --quick               # small sizes, a minute
 """
 
 import argparse
 import sys
+import time
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _timing import emit, interleaved_medians, machine_info
+from _flops import count_flops
+from _timing import emit, interleaved_medians, machine_info, median_seconds
 
 from worldmodel import Batch, SSMConfig, WorldModel, initial_carries, make_optimizer, preset, train_step
 
@@ -73,11 +77,145 @@ def build_step(kind: str, obs: str, args):
     return run, params
 
 
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """This machine's f32 matmul throughput: GFLOP/s of a jitted n×n @ n×n product (median)."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    matmul = jax.jit(lambda x: x @ x)
+    seconds, _ = median_seconds(lambda: matmul(a), repeats, warmup=2)
+    return 2 * n**3 / seconds / 1e9
+
+
+def agent_config(kind: str, B: int, T: int, quick: bool, chunk: int | None = None):
+    """The popgym agent preset (or a small one for --quick) with the given sequence model and B × T."""
+    import dataclasses
+
+    from r2i_agent import agent_preset
+
+    base = agent_preset("cpu" if quick else "popgym")
+    model = base.model
+    if kind == "rssm":
+        model = dataclasses.replace(model, sequence_model="rssm", policy_input="output")
+    chunk = chunk or base.train.imagination_chunk
+    train = dataclasses.replace(base.train, batch_size=B, batch_length=T, imagination_chunk=chunk)
+    return dataclasses.replace(base, model=model, train=train)
+
+
+def build_agent_update(kind: str, obs: str, B: int, T: int, args):
+    """(call, parameter count, cost) for one full agent update on fixed inputs; ``cost()`` gives
+    (FLOPs per step, peak bytes) and must run after the timing (its compile would warm the cache)."""
+    from r2i_agent._agent import init_train_state, make_agent, make_update
+
+    config = agent_config(kind, B, T, args.quick, args.imagination_chunk)
+    shapes = {"image": (64, 64, 3)} if obs == "image" else {"vector": (args.obs_size,)}
+    agent = make_agent(config, shapes, args.action_size, "discrete", key=jax.random.key(0))
+    state = init_train_state(config, agent)
+    update = make_update(config)
+    batch = make_batch(B, T, obs, args.obs_size, args.action_size)
+    key = jax.random.key(1)
+    params = sum(x.size for x in jax.tree.leaves(eqx.filter(agent, eqx.is_inexact_array)))
+
+    def call():
+        return update(state, batch, key)[1]["model/loss"]
+
+    def cost() -> tuple[int, int | None]:
+        flops = count_flops(update, state, batch, key)
+        memory = update.lower(state, batch, key).compile().compiled.memory_analysis()
+        if memory is None:
+            return flops, None
+        parts = (memory.argument_size_in_bytes, memory.output_size_in_bytes, memory.temp_size_in_bytes)
+        return flops, sum(parts) - memory.alias_size_in_bytes
+
+    return call, params, cost
+
+
+def run_agent_rows(args, info: dict) -> list[dict]:
+    gflops = matmul_gflops()
+    emit({"kind": "matmul", "n": 2048, "gflops": round(gflops, 1)})
+    rows = []
+    for obs, B, T in args.rows:
+        for kind in ("s3m", "rssm"):
+            # A fresh update function per row: the first call includes its trace and compile.
+            call, params, cost = build_agent_update(kind, obs, B, T, args)
+            if args.compile_only:  # trace + compile for FLOPs and memory; no step is run
+                tick = time.perf_counter()
+                flops, peak = cost()
+                seconds, first = float("nan"), time.perf_counter() - tick
+            else:
+                seconds, first = median_seconds(call, args.repeats or (1 if T >= 1024 and B >= 16 else 3))
+                flops, peak = cost()
+            row = {
+                "update": "agent",
+                "model": kind,
+                "obs": obs,
+                "B": B,
+                "T": T,
+                "params": params,
+                "seconds": round(seconds, 4),
+                "first_call_seconds": round(first, 2),
+                "peak_gib": None if peak is None else round(peak / 2**30, 3),
+                "gflop_per_step": round(flops / 1e9, 1),
+                "achieved_gflops": round(flops / seconds / 1e9, 1),
+                "matmul_fraction": round(flops / seconds / 1e9 / gflops, 3),
+                "backend": info["backend"],
+                "device_kind": info["device_kind"],
+            }
+            rows.append(row)
+            emit(row)
+            del call, cost
+    print_agent_summary(rows, gflops, file=sys.stderr)
+    return rows
+
+
+def print_agent_summary(rows: list[dict], gflops: float, file) -> None:
+    print(f"\nf32 matmul throughput of this machine: {gflops:.0f} GFLOP/s (2048×2048, jit)", file=file)
+    print(
+        "\n| obs | B | T | model | step | first step | peak memory | GFLOP/step | of matmul peak |"
+        " RSSM / S3M |",
+        file=file,
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|", file=file)
+    by = {(r["obs"], r["B"], r["T"], r["model"]): r for r in rows}
+    for r in rows:
+        other = by.get((r["obs"], r["B"], r["T"], "rssm"))
+        ratio = f"{other['seconds'] / r['seconds']:.2f}×" if r["model"] == "s3m" and other else ""
+        peak = "?" if r["peak_gib"] is None else f"{r['peak_gib']:.2f} GiB"
+        print(
+            f"| {r['obs']} | {r['B']} | {r['T']} | {r['model']} | {r['seconds']:.2f} s "
+            f"| {r['first_call_seconds']:.1f} s | {peak} | {r['gflop_per_step']:.0f} "
+            f"| {r['matmul_fraction'] * 100:.0f}% | {ratio} |",
+            file=file,
+        )
+
+
+def parse_rows(text: str) -> tuple[str, int, int]:
+    """``vector:16:64`` → ("vector", 16, 64)."""
+    obs, B, T = text.split(":")
+    if obs not in ("vector", "image"):
+        raise argparse.ArgumentTypeError(f"obs must be vector or image, got {obs!r}")
+    return obs, int(B), int(T)
+
+
+DEFAULT_AGENT_ROWS = [
+    ("vector", 4, 64), ("vector", 16, 64), ("vector", 4, 256), ("vector", 16, 256),
+    ("vector", 4, 1024), ("vector", 16, 1024), ("image", 4, 64), ("image", 4, 256),
+]  # fmt: skip
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="vector rows only, width 64, P = 32, 3 repeats")
+    parser.add_argument("--update", choices=["agent", "world-model"], default="agent")
+    parser.add_argument("--imagination-chunk", type=int, help="agent rows: starts imagined at once")
+    parser.add_argument(
+        "--compile-only", action="store_true", help="agent rows: FLOPs and peak memory only, no step run"
+    )
+    parser.add_argument(
+        "--rows", type=parse_rows, nargs="*", help="agent rows as obs:B:T, e.g. vector:16:64 image:4:64"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes (cpu preset / width 64), few repeats"
+    )
     parser.add_argument("--lengths", type=int, nargs="*", help="override the vector sequence lengths")
     parser.add_argument("--image-lengths", type=int, nargs="*", help="override the image sequence lengths")
     parser.add_argument("--batch", type=int, default=16)
@@ -88,6 +226,14 @@ def main(argv=None) -> None:
     parser.add_argument("--action-size", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args(argv)
+    if args.update == "agent":
+        info = machine_info()
+        emit({"kind": "machine", **info})
+        args.rows = args.rows or (
+            [("vector", 4, 64), ("vector", 4, 256)] if args.quick else DEFAULT_AGENT_ROWS
+        )
+        run_agent_rows(args, info)
+        return
     lengths = args.lengths or [64, 256, 1024]
     image_lengths = (
         args.image_lengths if args.image_lengths is not None else ([] if args.quick else [64, 256])
