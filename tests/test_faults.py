@@ -2,7 +2,6 @@
 truncated checkpoints, a full disk and an unwritable logdir. Nothing is lost and a resumed run ends with
 exactly the parameters of an uninterrupted one (CPU, same seed)."""
 
-import errno
 import json
 import os
 import pathlib
@@ -40,6 +39,47 @@ def cli(*args: str, log: pathlib.Path) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "r2i_agent", *args], stdout=out, stderr=subprocess.STDOUT, text=True
         )
+
+
+# Every training run goes through its own `r2i-agent` process, as a user runs it: one crash (or XLA abort)
+# cannot take the test session down with it, and faults are injected by patching the process before `main`.
+PATCHES = {
+    "full disk on the third save": """
+import errno, r2i_agent._checkpoint as checkpoint
+_real, _calls = checkpoint.write_manifest, []
+def _full(directory):
+    _calls.append(directory)
+    if len(_calls) == 3:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    _real(directory)
+checkpoint.write_manifest = _full
+""",
+    "1000 bytes free": """
+import shutil
+_usage = shutil.disk_usage
+shutil.disk_usage = lambda path: _usage(path)._replace(free=1000)
+""",
+    "NaN rewards from the 30th update on": """
+import numpy as np, r2i_agent._train as train
+_real, _calls = train._to_batch, [0]
+def _poisoned(sample):
+    _calls[0] += 1
+    if _calls[0] >= 30:
+        sample = {**sample, "reward": np.full_like(sample["reward"], np.nan)}
+    return _real(sample)
+train._to_batch = _poisoned
+""",
+}
+
+
+def run_cli(*args: str, patch: str | None = None) -> tuple[int, str, str]:
+    """``r2i-agent ARGS`` in a fresh process, after the fault ``patch`` (a key of PATCHES) if given:
+    (exit status, stdout, stderr)."""
+    code = (
+        PATCHES[patch] if patch else ""
+    ) + "\nimport sys\nfrom r2i_agent._cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
+    return done.returncode, done.stdout, done.stderr
 
 
 def intact_steps(logdir: pathlib.Path) -> list[int]:
@@ -159,56 +199,43 @@ def _corrupt(directory: pathlib.Path, how: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["truncate", "flip", "unfinished"])
-def test_a_broken_newest_checkpoint_is_moved_aside_and_the_previous_one_used(
-    how, reference, tmp_path, capsys
-):
+def test_a_broken_newest_checkpoint_is_moved_aside_and_the_previous_one_used(how, reference, tmp_path):
     logdir = tmp_path / "run"
-    assert main(["train", *RUN_ARGS, "--steps", "200", "--logdir", str(logdir)]) == 0
+    assert run_cli("train", *RUN_ARGS, "--steps", "200", "--logdir", str(logdir))[0] == 0
     assert intact_steps(logdir) == [120, 160, 200]
     _corrupt(logdir / "checkpoints" / "200", how)
-    capsys.readouterr()
-    assert main(["train", "--resume", "--steps", str(STEPS), "--logdir", str(logdir), "--no-progress"]) == 0
-    err = capsys.readouterr().err
+    # One case runs on to the end and must match the uninterrupted run; the others only redo the lost steps.
+    steps = STEPS if how == "truncate" else 200
+    rc, _, err = run_cli("train", "--resume", "--steps", str(steps), "--logdir", str(logdir), "--no-progress")
+    assert rc == 0, err
     assert f"checkpoint {logdir.absolute() / 'checkpoints' / '200'} is unusable" in err, err
     assert "resuming from the checkpoint of env step 160" in err
     assert (logdir / "checkpoints-bad" / "200").is_dir()  # kept for inspection, never deleted
-    assert_same_parameters(reference, logdir)
+    assert intact_steps(logdir)[-1] == steps
+    if steps == STEPS:
+        assert_same_parameters(reference, logdir)
 
 
 @pytest.mark.slow
-def test_a_full_disk_during_a_checkpoint_stops_the_run_and_keeps_the_previous_checkpoint(
-    reference, tmp_path, capsys, monkeypatch
-):
-    import r2i_agent._checkpoint as checkpoint
-
-    real, calls = checkpoint.write_manifest, []
-
-    def full_on_third_save(directory):
-        calls.append(directory)
-        if len(calls) == 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(directory)
-
-    monkeypatch.setattr(checkpoint, "write_manifest", full_on_third_save)
+def test_a_full_disk_during_a_checkpoint_stops_the_run_and_keeps_the_previous_checkpoint(reference, tmp_path):
     logdir = tmp_path / "run"
-    assert main(["train", *RUN_ARGS, "--steps", str(STEPS), "--logdir", str(logdir)]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
+    args = ("train", *RUN_ARGS, "--steps", str(STEPS), "--logdir", str(logdir))
+    rc, _, err = run_cli(*args, patch="full disk on the third save")
+    assert rc == 1, err
+    err = err.strip().splitlines()
     assert err[0].startswith("r2i-agent: error: could not write the checkpoint of step 120")
     assert "No space left on device" in err[0] and "the newest intact checkpoint is step 80" in err[0]
     assert err[1] == f"r2i-agent: continue from the newest intact checkpoint with: {RESUME} {logdir}"
-    monkeypatch.setattr(checkpoint, "write_manifest", real)
-    assert main(["train", "--resume", "--logdir", str(logdir), "--no-progress"]) == 0
-    assert "resuming from the checkpoint of env step 80" in capsys.readouterr().err
+    rc, _, err = run_cli("train", "--resume", "--logdir", str(logdir), "--no-progress")
+    assert rc == 0 and "resuming from the checkpoint of env step 80" in err, err
     assert_same_parameters(reference, logdir)
 
 
-def test_too_little_free_disk_is_refused_before_training(tmp_path, capsys, monkeypatch):
-    import shutil
-
-    usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=1000))
-    assert main(["train", *RUN_ARGS, "--steps", "40", "--logdir", str(tmp_path / "run")]) == 1
-    err = capsys.readouterr().err
+def test_too_little_free_disk_is_refused_before_training(tmp_path):
+    rc, _, err = run_cli(
+        "train", *RUN_ARGS, "--steps", "40", "--logdir", str(tmp_path / "run"), patch="1000 bytes free"
+    )
+    assert rc == 1, err
     assert "GiB free but a checkpoint of this run needs about" in err
     assert not (tmp_path / "run" / "checkpoints").exists() or not any(
         (tmp_path / "run" / "checkpoints").iterdir()
@@ -241,7 +268,8 @@ def test_training_goes_on_when_env_workers_crash_or_hang(env_id, tmp_path):
     """debug/crash and debug/hang kill or freeze every worker at vector steps 40, 81, ... (r2i_envs)."""
     logdir = tmp_path / "run"
     args = [*RUN_ARGS[RUN_ARGS.index("--preset") :], "--train.replay_capacity", "2000"]
-    assert main(["train", "--env", env_id, "--steps", "180", "--logdir", str(logdir), *args]) == 0
+    rc, _, err = run_cli("train", "--env", env_id, "--steps", "180", "--logdir", str(logdir), *args)
+    assert rc == 0, err
     records = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
     restarts = [r["env/worker_restarts"] for r in records if "env/worker_restarts" in r]
     assert restarts[-1] == 2 * 2  # both envs' workers, at vector steps 40 and 81
@@ -249,15 +277,14 @@ def test_training_goes_on_when_env_workers_crash_or_hang(env_id, tmp_path):
 
 
 @pytest.mark.slow
-def test_eval_video_writes_a_gif_and_the_returns_of_an_image_env(tmp_path, capsys):
+def test_eval_video_writes_a_gif_and_the_returns_of_an_image_env(tmp_path):
     from PIL import Image
 
     logdir, env_id = tmp_path / "run", "dmc-vision/cartpole_balance"
     args = [*RUN_ARGS[RUN_ARGS.index("--preset") :], "--train.replay_capacity", "2000"]
-    assert main(["train", "--env", env_id, "--steps", "60", "--logdir", str(logdir), *args]) == 0
-    capsys.readouterr()
-    assert main(["eval", "--logdir", str(logdir), "--episodes", "1", "--video"]) == 0
-    out = capsys.readouterr().out
+    assert run_cli("train", "--env", env_id, "--steps", "60", "--logdir", str(logdir), *args)[0] == 0
+    rc, out, err = run_cli("eval", "--logdir", str(logdir), "--episodes", "1", "--video")
+    assert rc == 0, err
     gif, returns = logdir / "eval_60.gif", logdir / "eval_60.json"
     assert f"video: {gif}" in out and f"returns: {returns}" in out
     with Image.open(gif) as image:
@@ -268,8 +295,7 @@ def test_eval_video_writes_a_gif_and_the_returns_of_an_image_env(tmp_path, capsy
 
 def test_eval_video_of_an_env_without_images_is_refused_before_any_compute(tmp_path, capsys):
     logdir = tmp_path / "run"
-    assert main(["train", *RUN_ARGS, "--steps", "40", "--logdir", str(logdir)]) == 0
-    capsys.readouterr()
+    assert run_cli("train", *RUN_ARGS, "--steps", "40", "--logdir", str(logdir))[0] == 0
     assert main(["eval", "--logdir", str(logdir), "--video"]) == 2
     assert (
         capsys.readouterr().err.strip()
@@ -277,23 +303,9 @@ def test_eval_video_of_an_env_without_images_is_refused_before_any_compute(tmp_p
     )
 
 
-def test_consecutive_non_finite_updates_stop_the_run_with_the_last_good_checkpoint(
-    tmp_path, capsys, monkeypatch
-):
-    import r2i_agent._train as train_module
-
-    real = train_module._to_batch
-    poisoned = {"calls": 0}
-
-    def to_batch(sample):  # from the 30th update on every batch carries a NaN reward
-        poisoned["calls"] += 1
-        if poisoned["calls"] >= 30:
-            sample = {**sample, "reward": np.full_like(sample["reward"], np.nan)}
-        return real(sample)
-
-    monkeypatch.setattr(train_module, "_to_batch", to_batch)
+def test_consecutive_non_finite_updates_stop_the_run_with_the_last_good_checkpoint(tmp_path):
     logdir = tmp_path / "run"
-    argv = [
+    args = (
         "train",
         *RUN_ARGS,
         "--steps",
@@ -302,9 +314,10 @@ def test_consecutive_non_finite_updates_stop_the_run_with_the_last_good_checkpoi
         str(logdir),
         "--train.max_consecutive_skips",
         "5",
-    ]
-    assert main(argv) == 1
-    err = capsys.readouterr().err.strip().splitlines()
+    )
+    rc, _, err = run_cli(*args, patch="NaN rewards from the 30th update on")
+    assert rc == 1, err
+    err = err.strip().splitlines()
     assert err[0].startswith("r2i-agent: error: 5 updates in a row had non-finite losses or gradients")
     newest = intact_steps(logdir)[-1]
     assert f"The newest checkpoint ({newest}) holds the last good state" in err[0]
