@@ -357,14 +357,16 @@ def _checkpoint_bytes(run: _Run) -> int:
     return size + (run.replay.nbytes if run.config.train.replay_in_checkpoint else 0)
 
 
-def check_disk_space(directory: pathlib.Path, needed: int) -> None:
-    """Refuse to start when ``directory`` cannot take ``needed`` bytes, before any training."""
-    free = shutil.disk_usage(directory).free
+def check_disk_space(directory: pathlib.Path, checkpoint_bytes: int) -> None:
+    """Refuse to start, before any training, when ``directory`` cannot hold two checkpoints: the newest
+    one stays until the next is complete."""
+    free, needed = shutil.disk_usage(directory).free, 2 * checkpoint_bytes
     if free < needed:
         raise OSError(
             errno.ENOSPC,
             f"{directory} has {free / 2**30:.2f} GiB free but a checkpoint of this run needs about "
-            f"{needed / 2**30:.2f} GiB; free space or lower train.replay_capacity / set "
+            f"{checkpoint_bytes / 2**30:.2f} GiB and the previous one is kept until the next is complete "
+            f"({needed / 2**30:.2f} GiB in all); free space or lower train.replay_capacity / set "
             "train.replay_in_checkpoint false",
         )
 
@@ -388,7 +390,7 @@ def train(
     """
     run = _Run(config, env_id, logdir)
     try:
-        check_disk_space(run.checkpointer.directory, 2 * _checkpoint_bytes(run))
+        check_disk_space(run.checkpointer.directory, _checkpoint_bytes(run))
         if resume:
             if run.checkpointer.latest_step() is None:
                 raise FileNotFoundError(f"no checkpoint in {logdir / 'checkpoints'} to resume from")
