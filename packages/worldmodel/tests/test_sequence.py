@@ -145,6 +145,29 @@ def test_reset_cuts_the_past(kind, tiny_model, random_batch):
     assert not np.allclose(out.state.deter[r - 1], base.state.deter[r - 1])
 
 
+def test_no_resets_ablation_carries_the_past(tiny_model, random_batch):
+    """ssm.resets=False (the paper's ablation): the state crosses is_first, so the past reaches past it."""
+    model = tiny_model("s3m", ssm={"resets": False})
+    r = 9
+    batch = random_batch(T=16, starts=(0, r))
+    base = observe_fn(model, batch, model.initial_carry())
+    rng = np.random.default_rng(1)
+    past = batch._replace(obs={"vector": batch.obs["vector"].at[:r].set(rng.standard_normal((r, 5)))})
+    out = observe_fn(model, past, model.initial_carry())
+    for xs, ys in zip(out.state.hidden, base.state.hidden, strict=True):
+        assert not np.allclose(xs[r], ys[r], atol=1e-4)
+    assert not np.allclose(out.state.deter[r + 1 :], base.state.deter[r + 1 :], atol=1e-4)
+
+
+def test_no_resets_ablation_step_equals_sequence(tiny_model, random_batch):
+    model = tiny_model("s3m", ssm={"resets": False})
+    batch = random_batch(T=12, starts=(0, 4, 9))
+    carry = random_carry(model, 5)
+    stepped, _ = step_loop(model, batch, carry, jax.random.split(jax.random.key(0), 12))
+    observed, _ = _observe(model, batch, carry, jax.random.key(0))
+    assert_states_close(observed.state, stepped)
+
+
 def test_policy_features(tiny_model, random_batch):
     model = tiny_model("s3m")
     observed = observe_fn(model, random_batch(T=6), model.initial_carry())

@@ -18,6 +18,8 @@ class SSMConfig:
     width: H, model width of every S5 block. state: P, complex states per block. layers: number of blocks.
     blocks: J, HiPPO-N blocks on the diagonal. dt_min, dt_max: range of the initial timescales Δ.
     learn_reset_state: learn the state an episode start resets to (else zeros).
+    resets: reset the state where is_first (R2I); False carries it across episode boundaries, the
+    paper's "no resets" ablation.
     """
 
     width: int = 512
@@ -28,6 +30,7 @@ class SSMConfig:
     conj_sym: bool = False
     C_init: CInit = "s5"
     learn_reset_state: bool = False
+    resets: bool = True
     dt_min: float = 1e-3
     dt_max: float = 1e-1
 

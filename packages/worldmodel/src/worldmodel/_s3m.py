@@ -49,6 +49,7 @@ class S3M(SequenceModel):
     stoch: int = eqx.field(static=True)
     classes: int = eqx.field(static=True)
     action_size: int = eqx.field(static=True)
+    resets: bool = eqx.field(static=True)
 
     def __init__(self, config: WorldModelConfig, action_size: int, *, key: PRNGKeyArray):
         ssm = config.ssm
@@ -72,6 +73,7 @@ class S3M(SequenceModel):
         )
         self.out_proj = eqx.nn.Linear(ssm.width, config.deter, key=out_key, dtype=dtype)
         self.deter_size = config.deter
+        self.resets = ssm.resets
         self.hidden_size = 2 * sum(block.ssm.hidden_size for block in self.stack.blocks)
 
     def initial_hidden(self) -> HiddenStep:
@@ -89,13 +91,18 @@ class S3M(SequenceModel):
     ) -> tuple[DeterSeq, HiddenSeq]:
         """All (h_t, x_t) of a sequence [T] from z_{t−1}, a_{t−1} [T] in one scan, reset where is_first."""
         u = jax.vmap(lambda z, a, f: self.in_proj(prev_inputs(z, a, f)))(prev_stoch, prev_action, is_first)
-        ys, hidden = self.stack(u, jnp.asarray(is_first, bool), hidden0)
+        ys, hidden = self.stack(u, self._resets(is_first), hidden0)
         return jax.vmap(self.out_proj)(ys), hidden
 
     def step(self, prev: LatentState, prev_action: Action, is_first: Flag) -> tuple[DeterStep, HiddenStep]:
         u = self.in_proj(prev_inputs(prev.stoch, prev_action, is_first))
-        y, hidden = self.stack.step(prev.hidden, u, jnp.asarray(is_first, bool))
+        y, hidden = self.stack.step(prev.hidden, u, self._resets(is_first))
         return self.out_proj(y), hidden
+
+    def _resets(self, is_first):
+        """Where the scan resets its state: at episode starts, or nowhere (the no-resets ablation)."""
+        is_first = jnp.asarray(is_first, bool)
+        return is_first if self.resets else jnp.zeros_like(is_first)
 
     def observe(
         self,
