@@ -6,6 +6,7 @@ import pytest
 from r2i_agent._replay import Field, Replay
 
 NUM_ENVS = 3
+FLAGS = ("is_first", "is_last", "is_terminal")
 
 
 def make_step(t: int, episode_length: int = 5) -> dict[str, np.ndarray]:
@@ -65,6 +66,16 @@ def test_episode_aligned_windows_start_at_is_first():
     batch = filled(300, 70).sample(256, 8, episode_starts=True)
     assert batch["is_first"][:, 0].all()
     np.testing.assert_array_equal(np.diff(batch["counter"], axis=1), 1)
+
+
+def test_can_sample_episode_windows_only_once_a_start_has_room():
+    """A window of 8 from an episode start needs a start at least 8 steps before the newest step."""
+    replay = Replay(300, {"counter": Field((), np.int64)}, 1)
+    for t in range(12):  # one episode starting at t = 3
+        replay.add({"counter": np.array([t]), **{k: np.array([k == "is_first" and t == 3]) for k in FLAGS}})
+        assert replay.can_sample(8, episode_starts=True) == (t >= 10)
+        assert replay.can_sample(8) == (t >= 7)
+    assert replay.sample(4, 8, episode_starts=True)["counter"][:, 0].tolist() == [3] * 4
 
 
 def test_state_dict_resumes_identical_samples():

@@ -74,6 +74,7 @@ def test_run_writes_logs_tensorboard_and_checkpoints(tmp_path, env_id):
     assert all(np.isfinite(r["model/loss"]) for r in log if "model/loss" in r)
     assert list(tmp_path.glob("events.out.tfevents.*"))
     assert (tmp_path / "checkpoints" / "80").is_dir()
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
 
 
 def test_resume_without_checkpoint_is_refused(tmp_path):

@@ -116,8 +116,11 @@ class Replay:
     def _oldest(self) -> int:
         return self._cursor if self._count == self.steps_per_env else 0
 
-    def can_sample(self, length: int) -> bool:
-        return self._count >= length
+    def can_sample(self, length: int, *, episode_starts: bool = False) -> bool:
+        """Whether :meth:`sample` has a window of ``length`` steps to give (one starting an episode)."""
+        if self._count < length:
+            return False
+        return not episode_starts or bool(self._episode_start_offsets(length, check=False)[0].size)
 
     def sample(self, batch: int, length: int, *, episode_starts: bool = False) -> dict[str, np.ndarray]:
         """``batch`` windows of ``length`` consecutive steps, uniform over all valid windows.
@@ -137,11 +140,11 @@ class Replay:
         times = (self._oldest() + starts[:, None] + np.arange(length)) % self.steps_per_env
         return {key: values[envs[:, None], times] for key, values in self._data.items()}
 
-    def _episode_start_offsets(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+    def _episode_start_offsets(self, length: int, check: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(env, offset from the oldest step) of every ``is_first`` step with room for a window."""
         ordered = np.roll(self._data["is_first"], -self._oldest(), axis=1)[:, : self._count - length + 1]
         envs, starts = np.nonzero(ordered)
-        if not len(envs):
+        if check and not len(envs):
             raise ValueError(f"no episode start has room for a window of {length} steps yet")
         return envs, starts
 

@@ -31,6 +31,8 @@ from ._config import AgentConfig
 from ._logging import Progress, RunLogger
 from ._replay import Field, Replay
 
+SUMMARY_FILE = "summary.json"  # the last train() call's summary, in the logdir
+
 OBS_KEYS = ("vector", "image")
 
 
@@ -215,9 +217,12 @@ class _Run:
     def learn(self) -> list[dict]:
         train = self.config.train
         metrics = []
-        while self.counters.updates < self.updates_due() and self.replay.can_sample(train.batch_length):
+        windows = {"episode_starts": train.episode_windows}
+        while self.counters.updates < self.updates_due() and self.replay.can_sample(
+            train.batch_length, **windows
+        ):
             tick = time.perf_counter()
-            batch = _to_batch(self.replay.sample(train.batch_size, train.batch_length))
+            batch = _to_batch(self.replay.sample(train.batch_size, train.batch_length, **windows))
             tock = time.perf_counter()
             key = jax.random.fold_in(self.update_key, self.counters.updates)
             self.state, step_metrics = self.update(self.state, batch, key)
@@ -459,7 +464,8 @@ def train(
         run.env.close()
         run.checkpointer.close()
     elapsed = time.perf_counter() - start
-    return {
+    summary = {
+        "env_id": env_id,
         "env_steps": run.counters.env_steps,
         "updates": run.counters.updates,
         "episodes": run.counters.episodes,
@@ -470,3 +476,12 @@ def train(
         "stopped_by": stopped_by,
         "checkpoint_step": run.counters.env_steps,
     }
+    _write_json_atomically(logdir / SUMMARY_FILE, summary)
+    return summary
+
+
+def _write_json_atomically(path: pathlib.Path, record: dict[str, Any]) -> None:
+    """Write ``record`` to ``path`` through a temporary file, so a reader never sees half of it."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(record, indent=1) + "\n")
+    partial.replace(path)
