@@ -4,8 +4,8 @@
 SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-TRAIN_ENV ?= bsuite/memory_len/0
-TRAIN_STEPS ?= 12000
+TRAIN_ENV ?= bsuite/memory_len/4
+TRAIN_STEPS ?= 20000
 TRAIN_STAMP := $(shell date +%Y%m%d-%H%M%S)
 TRAIN_LOGDIR ?= runs/make-train-$(TRAIN_STAMP)
 
