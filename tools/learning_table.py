@@ -1,0 +1,152 @@
+"""Run the learning table of docs/results.md: R2I vs the RSSM baseline (and the paper's ablations) on CPU.
+
+Every row is one `r2i-agent train` command (print them with --dry-run); runs go into OUT/<name> and a run
+whose summary.json already shows its full budget is not run again, so an interrupted table continues where
+it stopped. --jobs 2 runs two at a time (this machine has 2 cores; more only slows every run down).
+--report prints the markdown table of final scores (mean episode return of each run's last 100 episodes)
+and draws one learning-curve PNG per environment with `r2i-agent plot`.
+
+    uv run python tools/learning_table.py --dry-run                      # the commands
+    uv run python tools/learning_table.py --only 'memory_len/4 '         # some rows
+    uv run python tools/learning_table.py --report --plots docs/results  # table + plots
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+METHODS = {
+    "r2i": [],  # the cpu preset: S3M, policy input hidden (z, x)
+    "rssm": ["--model.sequence_model", "rssm", "--model.policy_input", "output"],
+}
+ABLATIONS = {
+    "r2i-output": ["--model.policy_input", "output"],
+    "r2i-full": ["--model.policy_input", "full"],
+    "r2i-noresets": ["--model.ssm.resets", "false"],
+    "r2i-episodewindows": ["--train.episode_windows", "true"],
+}
+# env id -> env-step budget: about 15 minutes per run with two runs side by side on a 2-core CPU.
+BUDGETS = {
+    "bsuite/memory_len/4": 20_000,  # memory length 5
+    "bsuite/memory_len/9": 40_000,  # memory length 10
+    "bsuite/memory_len/15": 40_000,  # memory length 30
+    "bsuite/discounting_chain/0": 30_000,
+    "popgym/RepeatPreviousEasy": 30_000,
+    "popgym/AutoencodeEasy": 30_000,
+}
+SEEDS = (0, 1)
+ABLATION_ENV = "bsuite/memory_len/9"
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    env: str
+    method: str
+    seed: int
+    steps: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.env.replace('/', '-')}-{self.method}-s{self.seed}"
+
+    def command(self, out: pathlib.Path) -> list[str]:
+        extra = METHODS[self.method] if self.method in METHODS else ABLATIONS[self.method]
+        return [
+            *("r2i-agent", "train", "--env", self.env, "--preset", "cpu", "--steps", str(self.steps)),
+            *("--seed", str(self.seed), "--logdir", str(out / self.name), *extra),
+        ]
+
+
+def table_runs() -> list[Run]:
+    runs = [Run(env, m, s, steps) for env, steps in BUDGETS.items() for m in METHODS for s in SEEDS]
+    return runs + [Run(ABLATION_ENV, a, 0, BUDGETS[ABLATION_ENV]) for a in ABLATIONS]
+
+
+def read_summary(run_dir: pathlib.Path) -> dict | None:
+    path = run_dir / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def execute(run: Run, out: pathlib.Path) -> str:
+    summary = read_summary(out / run.name)
+    if summary and summary.get("env_steps", 0) >= run.steps:
+        return f"{run.name}: done already"
+    command = run.command(out)
+    if (out / run.name / "config.json").is_file():  # an interrupted run continues from its checkpoint
+        command = ["r2i-agent", "train", "--resume", "--logdir", str(out / run.name)]
+    start = time.perf_counter()
+    with open(out / f"{run.name}.log", "w") as log:
+        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - start
+    (out / run.name / "wall_seconds.txt").write_text(f"{wall:.0f}\n")
+    return f"{run.name}: exit {code} after {wall:.0f} s"
+
+
+def report(runs: list[Run], out: pathlib.Path, plots: pathlib.Path | None) -> None:
+    rows = ["| env | method | seeds | env steps | final return per seed | mean | wall time per run |"]
+    rows.append("|---|---|---|---:|---|---:|---|")
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.env, run.method), []).append(run)
+    for (env, method), members in groups.items():
+        done = [(r, read_summary(out / r.name)) for r in members]
+        done = [(r, s) for r, s in done if s and s.get("recent_return") is not None]
+        if not done:
+            continue
+        finals = [s["recent_return"] for _, s in done]
+        walls = [(out / r.name / "wall_seconds.txt") for r, _ in done]
+        minutes = [f"{int(p.read_text()) / 60:.1f}" for p in walls if p.is_file()]
+        rows.append(
+            f"| `{env}` | {method} | {', '.join(str(r.seed) for r, _ in done)} | {done[0][1]['env_steps']:,} "
+            f"| {', '.join(f'{v:.2f}' for v in finals)} | {statistics.mean(finals):.2f} "
+            f"| {', '.join(minutes)} min |"
+        )
+    print("\n".join(rows))
+    if plots is None:
+        return
+    plots.mkdir(parents=True, exist_ok=True)
+    table = [r for r in runs if r.method in METHODS]  # ablations differ in several fields: table only
+    for env in dict.fromkeys(r.env for r in table):
+        dirs = [str(out / r.name) for r in table if r.env == env and read_summary(out / r.name)]
+        if dirs:  # grouped by model.sequence_model: s3m (R2I) vs rssm
+            png = plots / f"{env.replace('/', '-')}.png"
+            subprocess.check_call(["r2i-agent", "plot", *dirs, "-o", str(png)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/table"))
+    parser.add_argument("--only", default="", help="regex over 'ENV METHOD sSEED', e.g. 'memory_len/4 '")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
+    parser.add_argument("--report", action="store_true", help="print the table of finished runs")
+    parser.add_argument("--plots", type=pathlib.Path, default=None, help="with --report: PNG folder")
+    args = parser.parse_args(argv)
+    runs = [r for r in table_runs() if re.search(args.only, f"{r.env} {r.method} s{r.seed}")]
+    if not runs:
+        sys.exit(f"no run name matches {args.only!r}")
+    if args.dry_run:
+        print("\n".join(shlex.join(r.command(args.out)) for r in runs))
+        return
+    if args.report:
+        report(runs, args.out, args.plots)
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for line in pool.map(lambda r: execute(r, args.out), runs):
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
