@@ -8,8 +8,8 @@ sign of the final reward right, plus how strongly h at that step carries the con
 (norm of the difference of group means).
 
     uv run python tools/probe_memory_reward.py --env bsuite/memory_len/0 --updates 4000   # learns (~1.5k)
-    uv run python tools/probe_memory_reward.py --env bsuite/memory_len/4 --updates 8000   # stays at chance
-    uv run python tools/probe_memory_reward.py --env bsuite/memory_len/4 --p1 0.8 --stoch 4 --classes 4
+    uv run python tools/probe_memory_reward.py --env bsuite/memory_len/4 --lr 3e-4   # stays at chance
+    uv run python tools/probe_memory_reward.py --env bsuite/memory_len/4 --p1 0.8   # learned by ~1.5k updates
 """
 
 import argparse
