@@ -112,16 +112,21 @@ def _check_keys(data: dict, expected: set[str], prefix: str) -> None:
 
 
 def save_run(logdir: pathlib.Path, run: RunSpec) -> None:
-    """Write ``<logdir>/config.json`` atomically (temp file in the same directory, then ``os.replace``)."""
+    """Write ``<logdir>/config.json`` atomically."""
     logdir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(run_to_dict(run), indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=logdir, prefix=".config.", suffix=".json.tmp")
+    write_json_atomically(logdir / CONFIG_FILE, run_to_dict(run))
+
+
+def write_json_atomically(path: pathlib.Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temp file in the same directory and ``os.replace``,
+    so a reader (or a crash) never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json.tmp")
     try:
         with os.fdopen(fd, "w") as file:
-            file.write(text)
+            file.write(json.dumps(data, indent=2) + "\n")
             file.flush()
             os.fsync(file.fileno())
-        os.replace(tmp, logdir / CONFIG_FILE)
+        os.replace(tmp, path)
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)
         raise

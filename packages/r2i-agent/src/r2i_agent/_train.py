@@ -30,6 +30,7 @@ from ._checkpoint import Checkpointer
 from ._config import AgentConfig
 from ._logging import Progress, RunLogger
 from ._replay import Field, Replay
+from ._rundir import write_json_atomically
 
 SUMMARY_FILE = "summary.json"  # the last train() call's summary, in the logdir
 
@@ -476,12 +477,5 @@ def train(
         "stopped_by": stopped_by,
         "checkpoint_step": run.counters.env_steps,
     }
-    _write_json_atomically(logdir / SUMMARY_FILE, summary)
+    write_json_atomically(logdir / SUMMARY_FILE, summary)
     return summary
-
-
-def _write_json_atomically(path: pathlib.Path, record: dict[str, Any]) -> None:
-    """Write ``record`` to ``path`` through a temporary file, so a reader never sees half of it."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(record, indent=1) + "\n")
-    partial.replace(path)
