@@ -88,7 +88,8 @@ def execute(run: Run, out: pathlib.Path) -> str:
     with open(out / f"{run.name}.log", "w") as log:
         code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
     wall = time.perf_counter() - start
-    (out / run.name / "wall_seconds.txt").write_text(f"{wall:.0f}\n")
+    if (out / run.name).is_dir():  # a run refused before it started leaves no folder
+        (out / run.name / "wall_seconds.txt").write_text(f"{wall:.0f}\n")
     return f"{run.name}: exit {code} after {wall:.0f} s"
 
 
