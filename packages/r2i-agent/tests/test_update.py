@@ -55,15 +55,17 @@ def test_non_finite_update_is_skipped_and_counted():
     assert sum(changed) > len(changed) // 2
 
 
-def test_imagination_in_chunks_gives_the_same_update_as_all_at_once():
-    """B·T = 16 starts in 1, 4 or 16 chunks: same losses, metrics, return-scale update and parameters."""
+def test_update_in_chunks_gives_the_same_update_as_all_at_once():
+    """B·T = 16 imagination starts in 1, 4 or 16 chunks, and the B = 2 sequences of the world-model
+    gradient in 1 or 2 parts: same losses, metrics, return-scale update and parameters."""
     config = agent_preset("tiny")
     agent = make_agent(config, {"vector": (OBS,)}, A, "discrete", key=jax.random.key(0))
     results = []
-    for chunk in (16, 4, 1):
-        chunked = dataclasses.replace(
-            config, train=dataclasses.replace(config.train, imagination_chunk=chunk)
+    for imagination_chunk, model_chunk in ((16, B * T), (4, B * T), (16, T), (1, 1)):
+        train = dataclasses.replace(
+            config.train, imagination_chunk=imagination_chunk, model_chunk=model_chunk
         )
+        chunked = dataclasses.replace(config, train=train)
         state, metrics = make_update(chunked)(init_train_state(chunked, agent), batch(), jax.random.key(3))
         results.append((leaves(state), {k: float(v) for k, v in metrics.items()}))
     (want_state, want_metrics), *others = results

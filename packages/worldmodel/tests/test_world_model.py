@@ -66,6 +66,30 @@ def test_jit_loss_and_grad_traces_once(kind, tiny_model, random_batch):
     assert np.isfinite(grad_norm) and grad_norm > 0
 
 
+def test_batch_loss_with_one_key_per_sequence_splits_like_one_key(tiny_model, random_batch):
+    """A batch split into parts, each with its sequences' keys, gives the numbers of the whole batch."""
+    model = tiny_model("s3m")
+    batch = stack([random_batch(T=8, seed=0), random_batch(T=8, seed=1, starts=(0, 5))])
+    key = jax.random.key(3)
+    whole, (_, observed, _) = batch_loss(model, batch, initial_carries(model, 2), key)
+    keys = jax.random.split(key, 2)
+    halves = [
+        batch_loss(
+            model,
+            jax.tree.map(lambda x, i=i: x[i : i + 1], batch),
+            initial_carries(model, 1),
+            keys[i : i + 1],
+        )
+        for i in range(2)
+    ]
+    np.testing.assert_allclose((halves[0][0] + halves[1][0]) / 2, whole, rtol=1e-6)
+    for i, (_, (_, part, _)) in enumerate(halves):
+        np.testing.assert_allclose(part.state.deter[0], observed.state.deter[i], rtol=1e-6)
+    first = jax.tree.map(lambda x: x[:1], batch)
+    _, (_, other_key, _) = batch_loss(model, first, initial_carries(model, 1), keys[1:])
+    assert not np.array_equal(other_key.state.stoch[0], observed.state.stoch[0])  # the key is used
+
+
 def uniform_policy(features, key):
     return jax.nn.one_hot(jax.random.randint(key, (), 0, 3), 3)
 

@@ -11,7 +11,16 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from worldmodel import Batch, Carry, LatentState, WorldModel, batch_loss, initial_carries, make_optimizer
+from worldmodel import (
+    Batch,
+    Carry,
+    LatentState,
+    Observed,
+    WorldModel,
+    batch_loss,
+    initial_carries,
+    make_optimizer,
+)
 
 from ._actor_critic import (
     ActionKind,
@@ -102,6 +111,33 @@ def chunk_count(starts: int, max_chunk: int) -> int:
     return starts
 
 
+def _world_model_grads(
+    world_model: WorldModel, batch: Batch, key: PRNGKeyArray, max_steps: int
+) -> tuple[tuple[jax.Array, tuple[dict, Observed]], WorldModel]:
+    """World-model loss, metrics, posterior states [B, T] and gradients, over the B sequences in equal
+    parts of at most ``max_steps`` steps (B/parts · T) one after the other: the same numbers as all at once
+    (mean of equal parts; one key per sequence however split), with the backward pass's memory of one part.
+    """
+    size, length = batch.reward.shape
+    count = chunk_count(size, max(1, max_steps // length))
+    parts = jax.tree.map(lambda x: x.reshape(count, size // count, *x.shape[1:]), batch)
+    carries = jax.tree.map(
+        lambda x: x.reshape(count, size // count, *x.shape[1:]), initial_carries(world_model, size)
+    )
+    keys = jax.random.split(key, size).reshape(count, size // count)
+    grad_fn = eqx.filter_value_and_grad(batch_loss, has_aux=True)
+
+    def body(grad_sum, inputs):
+        (loss, (metrics, observed, _)), grads = grad_fn(world_model, *inputs)
+        return jax.tree.map(jnp.add, grad_sum, grads), (loss, metrics, observed)
+
+    zeros = jax.tree.map(jnp.zeros_like, eqx.filter(world_model, eqx.is_inexact_array))
+    grad_sum, (losses, metrics, observed) = jax.lax.scan(body, zeros, (parts, carries, keys))
+    grads = jax.tree.map(lambda g: g / count, grad_sum)
+    observed = jax.tree.map(lambda x: x.reshape(size, *x.shape[2:]), observed)
+    return (jnp.mean(losses), (jax.tree.map(jnp.mean, metrics), observed)), grads
+
+
 def _actor_critic_grads(
     agent: Agent,
     starts: LatentState,
@@ -161,10 +197,9 @@ def make_update(config: AgentConfig) -> Callable[[TrainState, Batch, PRNGKeyArra
     def update(state: TrainState, batch: Batch, key: PRNGKeyArray) -> tuple[TrainState, dict]:
         agent = state.agent
         model_key, imagine_key = jax.random.split(key)
-        carry = initial_carries(agent.world_model, batch.reward.shape[0])
-        (model_loss, (model_metrics, observed, _)), model_grads = eqx.filter_value_and_grad(
-            batch_loss, has_aux=True
-        )(agent.world_model, batch, carry, model_key)
+        (model_loss, (model_metrics, observed)), model_grads = _world_model_grads(
+            agent.world_model, batch, model_key, config.train.model_chunk
+        )
         starts = jax.lax.stop_gradient(observed.state)
 
         (ac_total, ac_out), (actor_grads, critic_grads) = _actor_critic_grads(

@@ -41,6 +41,9 @@ class TrainConfig:
     checkpoint_every: in env steps. eval_episodes: episodes per evaluation (greedy actions).
     keep_checkpoints: newest checkpoints kept. max_consecutive_skips: non-finite updates in a row that stop a
     run. replay_in_checkpoint: save the replay buffer with each checkpoint (exact resume).
+    imagination_chunk: imagination starts whose actor-critic gradients are computed at once (the rest
+    follow in equal chunks: same update, less memory). model_chunk: the same for the world model's
+    gradient, in replayed steps (sequences × T) per pass.
     episode_windows: start every replayed window at an episode start (else anywhere, so windows span
     episode boundaries and the resets handle them).
     """
@@ -59,6 +62,7 @@ class TrainConfig:
     max_consecutive_skips: int = 20
     replay_in_checkpoint: bool = True
     imagination_chunk: int = 1024
+    model_chunk: int = 8192
     episode_windows: bool = False
 
     @property
@@ -89,6 +93,7 @@ class AgentConfig:
             "train.keep_checkpoints": self.train.keep_checkpoints,
             "train.max_consecutive_skips": self.train.max_consecutive_skips,
             "train.imagination_chunk": self.train.imagination_chunk,
+            "train.model_chunk": self.train.model_chunk,
             "actor_critic.lr": self.actor_critic.lr,
         }
         for name, value in positive.items():

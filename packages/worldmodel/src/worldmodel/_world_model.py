@@ -290,13 +290,15 @@ class WorldModel(eqx.Module):
 
 
 def batch_loss(
-    model: WorldModel, batch: Batch, carry: Carry, key: PRNGKeyArray
+    model: WorldModel, batch: Batch, carry: Carry, key: PRNGKeyArray | Key[Array, " B"]
 ) -> tuple[Float[Array, ""], tuple[dict[str, Float[Array, ""]], Observed, Carry]]:
     """Mean world-model loss of a batch [B, T] (``batch`` and ``carry`` with a leading B), for ``jax.grad``.
 
-    Returns (loss, (mean metrics, posterior states [B, T], next carries [B])).
+    Returns (loss, (mean metrics, posterior states [B, T], next carries [B])). ``key`` is split into one
+    key per sequence, or is already that (shape [B]), so a batch split into parts gives the same numbers.
     """
-    keys = jax.random.split(key, batch.action.shape[0])
+    size = batch.action.shape[0]
+    keys = key if key.shape == (size,) else jax.random.split(key, size)
     losses, (metrics, observed, carry) = jax.vmap(lambda b, c, k: model.loss_and_states(b, c, key=k))(
         batch, carry, keys
     )
