@@ -44,8 +44,13 @@ BUDGETS = {
     "popgym/RepeatPreviousEasy": 30_000,
     "popgym/AutoencodeEasy": 30_000,
 }
+# env id -> arguments every method gets there. A replayed window must hold a whole episode for the model to
+# see the context and the query together: memory length 30 means 32-step episodes, longer than the preset's
+# 32-step windows (almost no window holds both), so that row trains on 64-step windows (same train ratio,
+# so half the updates, each twice as long).
+ENV_ARGS = {"bsuite/memory_len/15": ["--train.batch_length", "64"]}
 SEEDS = (0, 1)
-ABLATION_ENV = "bsuite/memory_len/9"
+ABLATION_ENVS = ("bsuite/memory_len/9", "bsuite/memory_len/15")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +65,7 @@ class Run:
         return f"{self.env.replace('/', '-')}-{self.method}-s{self.seed}"
 
     def command(self, out: pathlib.Path) -> list[str]:
-        extra = METHODS[self.method] if self.method in METHODS else ABLATIONS[self.method]
+        extra = [*ENV_ARGS.get(self.env, []), *(METHODS | ABLATIONS)[self.method]]
         return [
             *("r2i-agent", "train", "--env", self.env, "--preset", "cpu", "--steps", str(self.steps)),
             *("--seed", str(self.seed), "--logdir", str(out / self.name), *extra),
@@ -69,7 +74,7 @@ class Run:
 
 def table_runs() -> list[Run]:
     runs = [Run(env, m, s, steps) for env, steps in BUDGETS.items() for m in METHODS for s in SEEDS]
-    return runs + [Run(ABLATION_ENV, a, 0, BUDGETS[ABLATION_ENV]) for a in ABLATIONS]
+    return runs + [Run(env, a, 0, BUDGETS[env]) for env in ABLATION_ENVS for a in ABLATIONS]
 
 
 def read_summary(run_dir: pathlib.Path) -> dict | None:
