@@ -82,6 +82,21 @@ def read_summary(run_dir: pathlib.Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def mean_episode_return(run_dir: pathlib.Path) -> tuple[int, float]:
+    """(episodes, mean return over all of them) from the per-interval episode means in metrics.jsonl.
+
+    BSuite scores discounting_chain by this mean (over its first 1000 episodes; a run here has fewer):
+    score = clip(1 − 10 · (1.1 − mean), 0, 1), where 1.1 is the return of always choosing the best arm.
+    """
+    done, total = 0, 0.0
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if "episode/return" in record:
+            total += record["episode/return"] * (record["episodes"] - done)
+            done = int(record["episodes"])
+    return done, total / max(done, 1)
+
+
 def execute(run: Run, out: pathlib.Path) -> str:
     summary = read_summary(out / run.name)
     if summary and summary.get("env_steps", 0) >= run.steps:
@@ -118,6 +133,13 @@ def report(runs: list[Run], out: pathlib.Path, plots: pathlib.Path | None) -> No
             f"| {', '.join(minutes)} min |"
         )
     print("\n".join(rows))
+    chains = [r for r in runs if r.env.startswith("bsuite/discounting_chain/") and read_summary(out / r.name)]
+    if chains:
+        print("\n| run | episodes | mean return of all episodes | bsuite score |\n|---|---:|---:|---:|")
+        for run in chains:
+            episodes, mean = mean_episode_return(out / run.name)
+            score = min(1.0, max(0.0, 1.0 - 10.0 * (1.1 - mean)))
+            print(f"| {run.name} | {episodes} | {mean:.4f} | {score:.2f} |")
     if plots is None:
         return
     plots.mkdir(parents=True, exist_ok=True)
