@@ -35,7 +35,7 @@ ABLATIONS = {
     "r2i-noresets": ["--model.ssm.resets", "false"],
     "r2i-episodewindows": ["--train.episode_windows", "true"],
 }
-# env id -> env-step budget: about 15 minutes per run with two runs side by side on a 2-core CPU.
+# env id -> env-step budget: 6-35 minutes per run, two runs side by side on a 2-core CPU (docs/results.md).
 BUDGETS = {
     "bsuite/memory_len/4": 20_000,  # memory length 5
     "bsuite/memory_len/9": 40_000,  # memory length 10
@@ -50,7 +50,7 @@ BUDGETS = {
 # so half the updates, each twice as long).
 # RepeatPreviousEasy's rewards are ±1/48: the preset's 63 reward bins (0.65 apart in symlog space) put 3% of
 # such a target next to 0, too little to learn which answers pay; the paper's 255 bins put 13%, and the row
-# learns (docs/results.md). It also gets twice the steps: it starts rising only after ~20k.
+# learns most of it (docs/results.md). It also gets twice the steps: it starts rising only after ~20k.
 ENV_ARGS = {
     "bsuite/memory_len/15": ["--train.batch_length", "64"],
     "popgym/RepeatPreviousEasy": ["--model.reward_bins", "255"],
