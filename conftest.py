@@ -1,8 +1,10 @@
-"""Session-wide test setup: one persistent XLA compilation cache for every test process.
+"""Session-wide test setup: a persistent XLA compilation cache per test process tree.
 
 Many tests run ``r2i-agent`` in fresh processes (as users run it), and each would compile the same small
 update again; a cache shared through the environment lets every process after the first load it instead.
-The cache lives in a temporary folder removed at exit, so no run reads another session's entries.
+The cache lives in a temporary folder removed at exit, so no run reads another session's entries. Under
+pytest-xdist (``make test`` runs two workers) each worker gets its own subfolder: JAX writes cache entries
+without a lock, so two workers compiling the same program could otherwise read each other's half-written file.
 """
 
 import atexit
@@ -10,8 +12,12 @@ import os
 import shutil
 import tempfile
 
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    _cache = tempfile.mkdtemp(prefix="r2i-tests-xla-cache-")
-    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+_BASE = "R2I_TESTS_XLA_CACHE_BASE"
+
+if _BASE not in os.environ and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ[_BASE] = tempfile.mkdtemp(prefix="r2i-tests-xla-cache-")
+    atexit.register(shutil.rmtree, os.environ[_BASE], ignore_errors=True)
+if _BASE in os.environ:  # this session made the cache: one subfolder per process tree
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(os.environ[_BASE], worker)
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # the tests' small programs compile fast
