@@ -17,7 +17,7 @@ from r2i_agent._train import train
 
 
 @pytest.mark.slow
-@pytest.mark.alone  # its ≤ 5 min budget holds on a quiet CPU: `make test` runs it after the others
+@pytest.mark.alone  # timed against a ≤ 5 min budget, so `make test` runs it after the others, alone
 def test_r2i_learns_bsuite_memory_len_5(tmp_path):
     summary = train(agent_preset("cpu"), "bsuite/memory_len/4", 16_000, tmp_path, progress=False)
     assert summary["episodes"] >= 100
