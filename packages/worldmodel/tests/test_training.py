@@ -75,3 +75,38 @@ def test_loss_drops(kind, tiny_model):
     assert np.isfinite(losses).all()
     assert last < 0.35 * first, (first, last)
     assert np.mean(pred[-20:]) < 0.2 * np.mean(pred[:5]), (pred[:5], pred[-20:])
+
+
+def test_optimizer_is_clipped_adam_on_every_parameter():
+    """make_optimizer (flattened into one vector) against clip-by-global-norm + Adam written per array
+    in NumPy: two steps on arrays of different shapes, the first gradient large enough to be clipped."""
+    from worldmodel import OptimConfig
+
+    config = OptimConfig(lr=0.01, eps=1e-6, clip=1.0)
+    rng = np.random.default_rng(0)
+    params = {"w": rng.normal(size=(3, 4)), "b": rng.normal(size=(4,)), "s": rng.normal(size=())}
+    grads = [{k: 5.0 * rng.normal(size=np.shape(v)) for k, v in params.items()} for _ in range(2)]
+    grads[1] = {k: 0.01 * v for k, v in grads[1].items()}  # small: not clipped
+
+    optimizer = make_optimizer(config)
+    as_f32 = lambda tree: jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)
+    ours, state = as_f32(params), optimizer.init(as_f32(params))
+    for g in grads:
+        updates, state = optimizer.update(as_f32(g), state, ours)
+        ours = eqx.apply_updates(ours, updates)
+
+    b1, b2 = 0.9, 0.999
+    ref = {k: np.array(v, np.float64) for k, v in params.items()}
+    mu = {k: np.zeros_like(v) for k, v in ref.items()}
+    nu = {k: np.zeros_like(v) for k, v in ref.items()}
+    for t, g in enumerate(grads, start=1):
+        norm = np.sqrt(sum(np.sum(np.square(x)) for x in g.values()))
+        factor = min(1.0, config.clip / norm)
+        for k in ref:
+            gk = g[k] * factor
+            mu[k] = b1 * mu[k] + (1 - b1) * gk
+            nu[k] = b2 * nu[k] + (1 - b2) * gk**2
+            step = (mu[k] / (1 - b1**t)) / (np.sqrt(nu[k] / (1 - b2**t)) + config.eps)
+            ref[k] = ref[k] - config.lr * step
+    for k in ref:
+        np.testing.assert_allclose(np.asarray(ours[k]), ref[k], rtol=1e-5, atol=1e-6)

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import equinox as eqx
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
@@ -68,7 +69,10 @@ def make_agent(
 
 
 def _actor_critic_optimizer(config: ActorCriticConfig) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(config.lr, eps=config.eps))
+    """Adam after global-norm clipping on the parameters as one flat vector (see ``make_optimizer``)."""
+    return optax.flatten(
+        optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(config.lr, eps=config.eps))
+    )
 
 
 class TrainState(NamedTuple):
@@ -99,8 +103,9 @@ def init_train_state(config: AgentConfig, agent: Agent) -> TrainState:
 
 
 def _all_finite(tree) -> jax.Array:
-    leaves = jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_inexact_array))
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+    """Whether every entry of every array in ``tree`` is finite, as one reduction over their concatenation."""
+    flat, _ = jax.flatten_util.ravel_pytree(eqx.filter(tree, eqx.is_inexact_array))
+    return jnp.all(jnp.isfinite(flat))
 
 
 def chunk_count(starts: int, max_chunk: int) -> int:
@@ -206,34 +211,37 @@ def make_update(config: AgentConfig) -> Callable[[TrainState, Batch, PRNGKeyArra
             agent, starts, state.scale, settings, imagine_key, config.train.imagination_chunk
         )
         grads = (model_grads, actor_grads, critic_grads)
-        finite = jnp.isfinite(model_loss) & jnp.isfinite(ac_total)
-        finite = finite & _all_finite(grads)
+        finite = jnp.isfinite(model_loss) & jnp.isfinite(ac_total) & _all_finite(grads)
 
-        model_updates, model_opt = model_optimizer.update(
-            model_grads, state.model_opt, _params(agent.world_model)
-        )
-        actor_updates, actor_opt = ac_optimizer.update(actor_grads, state.actor_opt, _params(agent.actor))
-        critic_updates, critic_opt = ac_optimizer.update(
-            critic_grads, state.critic_opt, _params(agent.critic)
-        )
-        critic = eqx.apply_updates(agent.critic, critic_updates)
-        new = TrainState(
-            agent=Agent(
-                world_model=eqx.apply_updates(agent.world_model, model_updates),
-                actor=eqx.apply_updates(agent.actor, actor_updates),
-                critic=critic,
-                slow_critic=ema_update(agent.slow_critic, critic, ac.slow_rate),
-            ),
-            model_opt=model_opt,
-            actor_opt=actor_opt,
-            critic_opt=critic_opt,
-            scale=update_return_scale(state.scale, ac_out.returns, ac.return_decay),
-            skipped_in_a_row=jnp.zeros((), jnp.int32),
-        )
-        kept = state._replace(skipped_in_a_row=state.skipped_in_a_row + 1)
-        new_arrays, static = eqx.partition(new, eqx.is_array)
-        kept_arrays = eqx.filter(kept, eqx.is_array)
-        new = eqx.combine(jax.tree.map(lambda n, o: jnp.where(finite, n, o), new_arrays, kept_arrays), static)
+        def step() -> TrainState:
+            model_updates, model_opt = model_optimizer.update(
+                model_grads, state.model_opt, _params(agent.world_model)
+            )
+            actor_updates, actor_opt = ac_optimizer.update(actor_grads, state.actor_opt, _params(agent.actor))
+            critic_updates, critic_opt = ac_optimizer.update(
+                critic_grads, state.critic_opt, _params(agent.critic)
+            )
+            critic = eqx.apply_updates(agent.critic, critic_updates)
+            return TrainState(
+                agent=Agent(
+                    world_model=eqx.apply_updates(agent.world_model, model_updates),
+                    actor=eqx.apply_updates(agent.actor, actor_updates),
+                    critic=critic,
+                    slow_critic=ema_update(agent.slow_critic, critic, ac.slow_rate),
+                ),
+                model_opt=model_opt,
+                actor_opt=actor_opt,
+                critic_opt=critic_opt,
+                scale=update_return_scale(state.scale, ac_out.returns, ac.return_decay),
+                skipped_in_a_row=jnp.zeros((), jnp.int32),
+            )
+
+        def skip() -> TrainState:
+            return state._replace(skipped_in_a_row=state.skipped_in_a_row + 1)
+
+        arrays_of = lambda make: lambda: eqx.filter(make(), eqx.is_array)
+        static = eqx.partition(state, eqx.is_array)[1]
+        new = eqx.combine(jax.lax.cond(finite, arrays_of(step), arrays_of(skip)), static)
         metrics = {
             **{f"model/{k}": v for k, v in model_metrics.items()},
             "actor/loss": ac_out.actor,

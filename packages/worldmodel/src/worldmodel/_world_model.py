@@ -306,8 +306,15 @@ def batch_loss(
 
 
 def make_optimizer(config: OptimConfig) -> optax.GradientTransformation:
-    """Adam (lr, eps) after global-norm clipping, as the world-model optimizer of R2I/DreamerV3 v1."""
-    return optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(config.lr, eps=config.eps))
+    """Adam (lr, eps) after global-norm clipping, as the world-model optimizer of R2I/DreamerV3 v1.
+
+    It runs on all parameters concatenated into one vector (``optax.flatten``): the same update, but a
+    handful of XLA kernels instead of several per parameter array, which halves the compile time of a
+    whole agent update on CPU (docs/benchmarks.md). Its state holds flat vectors.
+    """
+    return optax.flatten(
+        optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(config.lr, eps=config.eps))
+    )
 
 
 def initial_carries(model: WorldModel, batch_size: int) -> Carry:
