@@ -66,6 +66,36 @@ def test_critic_starts_at_zero_value():
     assert float(critic.value(jnp.ones(G))) == pytest.approx(0.0, abs=1e-6)  # zero-initialized head
 
 
+def test_critic_loss_with_regularizer_by_hand():
+    """Cross-entropy of softmax(logits) against the two-hot encodings of symlog(target) and of
+    symlog(slow value), written out with NumPy; its gradient is that of the two losses added."""
+    critic = Critic(G, units=8, layers=1, key=jax.random.key(0), num_bins=5)
+    critic = eqx.tree_at(lambda c: c.mlp, critic, jax.tree.map(lambda x: x + 0.3, critic.mlp))  # not zero
+    x, target, slow = jnp.linspace(-1.0, 1.0, G), jnp.asarray(2.0), jnp.asarray(-0.5)
+    bins = np.linspace(-20.0, 20.0, 5)  # spacing 10: symlog values fall between bins 2 and 3 or 1 and 2
+
+    def twohot(value):
+        y = np.sign(float(value)) * np.log1p(abs(float(value)))
+        i = int(np.searchsorted(bins, y, side="right")) - 1
+        w = np.zeros(5)
+        w[i], w[i + 1] = (bins[i + 1] - y) / 10.0, (y - bins[i]) / 10.0
+        return w
+
+    logits = np.asarray(critic.logits(x), np.float64)
+    log_probs = logits - np.log(np.sum(np.exp(logits)))
+    want = -np.sum(twohot(target) * log_probs) - 0.7 * np.sum(twohot(slow) * log_probs)
+    got = critic.loss(x, target, regularizer_target=slow, regularizer_scale=0.7)
+    assert float(got) == pytest.approx(want, rel=1e-5)
+    assert float(critic.loss(x, target)) == pytest.approx(-np.sum(twohot(target) * log_probs), rel=1e-5)
+
+    both = eqx.filter_grad(lambda c: c.loss(x, target, regularizer_target=slow, regularizer_scale=0.7))(
+        critic
+    )
+    apart = eqx.filter_grad(lambda c: c.loss(x, target) + 0.7 * c.loss(x, slow))(critic)
+    for a, b in zip(jax.tree.leaves(both), jax.tree.leaves(apart), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+
+
 def bandit_rollout(actor: Actor, key) -> Imagined:
     """Imagined rollouts where only action 0 at the start pays reward 1 on the next step."""
     inputs = jnp.broadcast_to(jnp.ones(G), (N, L, G))
