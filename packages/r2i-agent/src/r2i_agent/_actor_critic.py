@@ -71,10 +71,7 @@ class Actor(eqx.Module):
         return self._normal(features)[0]
 
     def log_prob(self, features: Float[Array, " G"], action: Float[Array, " A"]) -> Float[Array, ""]:
-        if self.kind == "discrete":
-            return jnp.sum(action * self._logits(features))
-        mean, std = self._normal(features)
-        return jnp.sum(jax.scipy.stats.norm.logpdf(action, mean, std))
+        return self.log_prob_and_entropy(features, action)[0]
 
     def entropy(self, features: Float[Array, " G"]) -> Float[Array, ""]:
         if self.kind == "discrete":
@@ -82,6 +79,18 @@ class Actor(eqx.Module):
             return -jnp.sum(jnp.exp(logits) * logits)
         _, std = self._normal(features)
         return jnp.sum(0.5 * jnp.log(2 * jnp.pi * jnp.e * std**2))
+
+    def log_prob_and_entropy(
+        self, features: Float[Array, " G"], action: Float[Array, " A"]
+    ) -> tuple[Float[Array, ""], Float[Array, ""]]:
+        """(log π(action | features), entropy of π(· | features)) from one evaluation of the network, so
+        the actor loss needs one backward pass through it, not two."""
+        if self.kind == "discrete":
+            logits = self._logits(features)
+            return jnp.sum(action * logits), -jnp.sum(jnp.exp(logits) * logits)
+        mean, std = self._normal(features)
+        entropy = jnp.sum(0.5 * jnp.log(2 * jnp.pi * jnp.e * std**2))
+        return jnp.sum(jax.scipy.stats.norm.logpdf(action, mean, std)), entropy
 
 
 class Critic(eqx.Module):
@@ -175,19 +184,19 @@ def actor_critic_losses(
     policy_inputs = jax.lax.stop_gradient(imagined.policy_features[:, :-1])
     baseline = jax.vmap(jax.vmap(critic.value))(head)
     advantage = (returns - jax.lax.stop_gradient(baseline)) / scale.scale  # the actor never moves the critic
-    entropy = jax.vmap(jax.vmap(actor.entropy))(policy_inputs)
+    log_prob, entropy = jax.vmap(jax.vmap(actor.log_prob_and_entropy))(
+        policy_inputs, jax.lax.stop_gradient(imagined.actions[:, :-1])
+    )
     if actor.kind == "discrete":
-        log_prob = jax.vmap(jax.vmap(actor.log_prob))(
-            policy_inputs, jax.lax.stop_gradient(imagined.actions[:, :-1])
-        )
         objective = log_prob * jax.lax.stop_gradient(advantage)
     else:
         objective = advantage
     actor_loss = -jnp.mean(weights * (objective + settings.entropy * entropy))
     head = jax.lax.stop_gradient(head)
-    fit = jax.vmap(jax.vmap(critic.loss))(head, returns)
-    regularizer = jax.vmap(jax.vmap(critic.loss))(head, values[:, :-1])  # towards the slow critic
-    critic_loss = jnp.mean(weights * (fit + settings.slow_regularizer * regularizer))
+    critic_step_loss = lambda h, ret, slow: critic.loss(
+        h, ret, regularizer_target=slow, regularizer_scale=settings.slow_regularizer
+    )  # fit the returns, and stay near the slow critic
+    critic_loss = jnp.mean(weights * jax.vmap(jax.vmap(critic_step_loss))(head, returns, values[:, :-1]))
     metrics = {
         "return_mean": jnp.mean(returns),
         "advantage_mean": jnp.mean(advantage),

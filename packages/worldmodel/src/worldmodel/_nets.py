@@ -23,6 +23,14 @@ def _zeroed(linear: eqx.nn.Linear) -> eqx.nn.Linear:
     return eqx.tree_at(lambda m: m.bias, linear, jnp.zeros_like(linear.bias))
 
 
+def linear(layer: eqx.nn.Linear, x: Float[Array, " I"]) -> Float[Array, " O"]:
+    """``layer(x)`` written as x @ Wᵀ (+ b): the same numbers, but under ``vmap`` XLA's dot then yields
+    [N, O] directly, where W @ x yields [O, N] and a transpose. Twice as fast for an MLP's forward and
+    backward pass over a batch on CPU (docs/benchmarks.md)."""
+    y = x @ layer.weight.T
+    return y if layer.bias is None else y + layer.bias
+
+
 class Dense(eqx.Module):
     """Linear (no bias) → LayerNorm → SiLU, the hidden layer of every DreamerV3 MLP."""
 
@@ -34,7 +42,7 @@ class Dense(eqx.Module):
         self.norm = eqx.nn.LayerNorm(out_size, dtype=dtype)
 
     def __call__(self, x: Float[Array, " I"]) -> Float[Array, " O"]:
-        return jax.nn.silu(self.norm(self.linear(x)))
+        return jax.nn.silu(self.norm(linear(self.linear, x)))
 
 
 class MLP(eqx.Module):
@@ -71,7 +79,7 @@ class MLP(eqx.Module):
     def __call__(self, x: Float[Array, " I"]) -> Float[Array, " O"]:
         for layer in self.hidden:
             x = layer(x)
-        return self.out(x)
+        return linear(self.out, x)
 
 
 class LatentHead(eqx.Module):
@@ -210,7 +218,7 @@ class CNNDecoder(eqx.Module):
 
     def __call__(self, features: Float[Array, " F"]) -> Float[Array, "64 64 C"]:
         size = IMAGE_SIZE // 2**_CNN_STAGES
-        x = self.linear(features).reshape(self.depth * 2 ** (_CNN_STAGES - 1), size, size)
+        x = linear(self.linear, features).reshape(self.depth * 2 ** (_CNN_STAGES - 1), size, size)
         for conv, norm in zip(self.convs[:-1], self.norms, strict=True):
             x = jax.nn.silu(_channel_norm(norm, conv(x)))
         return jnp.moveaxis(self.convs[-1](x), 0, -1)

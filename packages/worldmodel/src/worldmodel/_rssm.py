@@ -7,7 +7,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._config import WorldModelConfig
 from ._losses import sample_straight_through
-from ._nets import Dense, LatentHead
+from ._nets import Dense, LatentHead, linear
 from ._sequence import SequenceModel, prev_inputs
 from ._types import Action, Actions, Carry, DeterStep, Embed, Flag, Flags, HiddenStep, LatentState
 
@@ -66,7 +66,7 @@ class RSSM(SequenceModel):
         """h_t from h_{t−1} (zero at an episode start), z_{t−1} and a_{t−1}."""
         h_prev = (1.0 - jnp.asarray(is_first, prev.deter.dtype)) * prev.deter
         x = self.in_layer(prev_inputs(prev.stoch, prev_action, is_first))
-        return layernorm_gru(self.norm(self.gates(jnp.concatenate([x, h_prev]))), h_prev), ()
+        return layernorm_gru(self.norm(linear(self.gates, jnp.concatenate([x, h_prev]))), h_prev), ()
 
     def observe(
         self,

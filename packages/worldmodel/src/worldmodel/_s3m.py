@@ -9,7 +9,7 @@ from ssmscan import S5Stack
 
 from ._config import WorldModelConfig
 from ._losses import sample_straight_through
-from ._nets import Dense, LatentHead
+from ._nets import Dense, LatentHead, linear
 from ._sequence import SequenceModel, last, prev_inputs, shift_in
 from ._types import (
     Action,
@@ -92,12 +92,12 @@ class S3M(SequenceModel):
         """All (h_t, x_t) of a sequence [T] from z_{t−1}, a_{t−1} [T] in one scan, reset where is_first."""
         u = jax.vmap(lambda z, a, f: self.in_proj(prev_inputs(z, a, f)))(prev_stoch, prev_action, is_first)
         ys, hidden = self.stack(u, self._resets(is_first), hidden0)
-        return jax.vmap(self.out_proj)(ys), hidden
+        return jax.vmap(lambda y: linear(self.out_proj, y))(ys), hidden
 
     def step(self, prev: LatentState, prev_action: Action, is_first: Flag) -> tuple[DeterStep, HiddenStep]:
         u = self.in_proj(prev_inputs(prev.stoch, prev_action, is_first))
         y, hidden = self.stack.step(prev.hidden, u, self._resets(is_first))
-        return self.out_proj(y), hidden
+        return linear(self.out_proj, y), hidden
 
     def _resets(self, is_first):
         """Where the scan resets its state: at episode starts, or nowhere (the no-resets ablation)."""
