@@ -263,6 +263,30 @@ def test_checkpoint_error_is_raised_with_no_intact_checkpoint(tmp_path):
     checkpointer.close()
 
 
+def test_a_checkpoint_of_an_older_format_is_refused_and_left_in_place(tmp_path):
+    """A checkpoint written before optimizer states became flat vectors (no "checkpoint_format" in its
+    metadata) is intact but unreadable here: one clear error, and nothing is moved or changed."""
+    from r2i_agent._checkpoint import FORMAT, Checkpointer, CheckpointFormatError, write_manifest
+
+    directory = tmp_path / "checkpoints"
+    checkpointer = Checkpointer(directory, keep=3)
+    for step in (1, 2):
+        checkpointer.save(step, {"x": np.arange(3)}, {"note": step})
+    assert checkpointer.restore({"x": np.zeros(3, np.int64)})[1] == {"note": 2, "checkpoint_format": FORMAT}
+    for step in (1, 2):  # as an earlier r2i-agent wrote them
+        meta = directory / str(step) / "meta" / "metadata"
+        meta.write_text(json.dumps({"note": step}))
+        write_manifest(directory / str(step))
+    before = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+    with pytest.raises(
+        CheckpointFormatError, match=f"has checkpoint format 1 and this r2i-agent reads format {FORMAT}"
+    ):
+        checkpointer.restore({"x": np.zeros(3, np.int64)})
+    checkpointer.close()
+    assert {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()} == before
+    assert not (tmp_path / "checkpoints-bad").exists()
+
+
 @pytest.mark.parametrize("env_id", ["debug/crash", "debug/hang"])
 def test_training_goes_on_when_env_workers_crash_or_hang(env_id, tmp_path):
     """debug/crash and debug/hang kill or freeze every worker at vector steps 40, 81, ... (r2i_envs)."""

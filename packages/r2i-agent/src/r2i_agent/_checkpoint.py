@@ -19,10 +19,17 @@ from typing import Any
 import orbax.checkpoint as ocp
 
 MANIFEST = "r2i_manifest.json"
+# The layout of what a checkpoint holds, stored in its metadata as "checkpoint_format". 2: optimizer states
+# are flat vectors (optax.flatten, 2026-12-03); 1 (no key): one optimizer state per parameter array.
+FORMAT = 2
 
 
 class CheckpointError(RuntimeError):
     """No usable checkpoint, or one could not be written."""
+
+
+class CheckpointFormatError(CheckpointError):
+    """An intact checkpoint written in a format this version does not read (nothing is moved)."""
 
 
 def _digest(path: pathlib.Path) -> str:
@@ -71,6 +78,20 @@ def verify_manifest(directory: pathlib.Path) -> str | None:
     return None
 
 
+def _check_format(path: pathlib.Path) -> None:
+    """Raise a :class:`CheckpointError` if the checkpoint at ``path`` was written in another format."""
+    try:
+        found = json.loads((path / "meta" / "metadata").read_text()).get("checkpoint_format", 1)
+    except (OSError, ValueError, AttributeError):
+        return  # unreadable metadata: orbax's restore reports it, and the checkpoint is moved aside
+    if found != FORMAT:
+        raise CheckpointFormatError(
+            f"checkpoint {path} has checkpoint format {found} and this r2i-agent reads format {FORMAT} "
+            "(format 2 keeps each optimizer's state as one flat vector); resume it with the r2i-agent "
+            "version that wrote it, or start a new run in another --logdir. Nothing was moved or changed."
+        )
+
+
 class Checkpointer:
     """Saves (arrays pytree, JSON metadata) pairs under ``directory/<env_steps>/``, keeping the newest
     ``keep``."""
@@ -91,6 +112,7 @@ class Checkpointer:
     def save(self, step: int, arrays: Any, meta: dict) -> None:
         """Write checkpoint ``step``; an OSError (disk full, unwritable) becomes a :class:`CheckpointError`
         that says the earlier checkpoints are intact."""
+        meta = {**meta, "checkpoint_format": FORMAT}
         args = ocp.args.Composite(arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta))
         try:
             self._manager.save(step, args=args, force=True)
@@ -108,12 +130,14 @@ class Checkpointer:
     def restore(self, like_arrays: Any) -> tuple[Any, dict, int]:
         """(arrays structured like ``like_arrays``, metadata, step) of the newest intact checkpoint.
 
-        Each broken newer checkpoint is moved aside to ``<directory>-bad/`` with a warning on stderr.
+        Each broken newer checkpoint is moved aside to ``<directory>-bad/`` with a warning on stderr. An
+        intact checkpoint of another format is an error that moves nothing: earlier ones share its format.
         """
         for step in reversed(self.all_steps()):
             path = self.directory / str(step)
             problem = verify_manifest(path)
             if problem is None:
+                _check_format(path)
                 args = ocp.args.Composite(
                     arrays=ocp.args.StandardRestore(like_arrays), meta=ocp.args.JsonRestore()
                 )

@@ -244,7 +244,7 @@ def _run_training(
     """Run the loop; 0 when it finished or was stopped cleanly (budget, --max-seconds, SIGINT, SIGTERM),
     1 with one error line when it failed (the newest checkpoint is then the last good state), 130 on a
     second Ctrl-C."""
-    from r2i_agent._checkpoint import CheckpointError
+    from r2i_agent._checkpoint import CheckpointError, CheckpointFormatError
     from r2i_agent._train import train
     from r2i_envs import WorkerError
 
@@ -264,7 +264,8 @@ def _run_training(
         return 130
     except (CheckpointError, FloatingPointError, WorkerError, OSError) as err:
         print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
-        print(f"{PROG}: continue from the newest intact checkpoint with: {again}", file=sys.stderr)
+        if not isinstance(err, CheckpointFormatError):  # resuming would only fail the same way
+            print(f"{PROG}: continue from the newest intact checkpoint with: {again}", file=sys.stderr)
         return 1
     print(format_summary(run.env_id, run.steps, summary))
     stopped_by = summary.get("stopped_by")
@@ -306,9 +307,14 @@ def _plan_eval(ns: argparse.Namespace, extras: list[str]) -> Callable[[], int]:
     def job() -> int:
         import numpy as np
 
+        from r2i_agent._checkpoint import CheckpointError
         from r2i_agent._train import evaluate
 
-        result = evaluate(ns.logdir, ns.episodes, video=ns.video)
+        try:
+            result = evaluate(ns.logdir, ns.episodes, video=ns.video)
+        except CheckpointError as err:  # no intact checkpoint, or one of another format
+            print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
+            return 1
         returns = np.asarray(result["returns"], dtype=np.float64)
         print(
             f"{returns.size} episodes: return {returns.mean():.3f} ± {returns.std():.3f} "
