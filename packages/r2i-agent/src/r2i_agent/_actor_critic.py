@@ -71,26 +71,34 @@ class Actor(eqx.Module):
         return self._normal(features)[0]
 
     def log_prob(self, features: Float[Array, " G"], action: Float[Array, " A"]) -> Float[Array, ""]:
-        return self.log_prob_and_entropy(features, action)[0]
+        return self._log_prob_of(self._distribution(features), action)
 
     def entropy(self, features: Float[Array, " G"]) -> Float[Array, ""]:
-        if self.kind == "discrete":
-            logits = self._logits(features)
-            return -jnp.sum(jnp.exp(logits) * logits)
-        _, std = self._normal(features)
-        return jnp.sum(0.5 * jnp.log(2 * jnp.pi * jnp.e * std**2))
+        return self._entropy_of(self._distribution(features))
 
     def log_prob_and_entropy(
         self, features: Float[Array, " G"], action: Float[Array, " A"]
     ) -> tuple[Float[Array, ""], Float[Array, ""]]:
         """(log π(action | features), entropy of π(· | features)) from one evaluation of the network, so
         the actor loss needs one backward pass through it, not two."""
+        distribution = self._distribution(features)
+        return self._log_prob_of(distribution, action), self._entropy_of(distribution)
+
+    def _distribution(self, features):
+        """The policy's parameters: log-probabilities (discrete) or (mean, std) (continuous)."""
+        return self._logits(features) if self.kind == "discrete" else self._normal(features)
+
+    def _log_prob_of(self, distribution, action):
         if self.kind == "discrete":
-            logits = self._logits(features)
-            return jnp.sum(action * logits), -jnp.sum(jnp.exp(logits) * logits)
-        mean, std = self._normal(features)
-        entropy = jnp.sum(0.5 * jnp.log(2 * jnp.pi * jnp.e * std**2))
-        return jnp.sum(jax.scipy.stats.norm.logpdf(action, mean, std)), entropy
+            return jnp.sum(action * distribution)
+        mean, std = distribution
+        return jnp.sum(jax.scipy.stats.norm.logpdf(action, mean, std))
+
+    def _entropy_of(self, distribution):
+        if self.kind == "discrete":
+            return -jnp.sum(jnp.exp(distribution) * distribution)
+        _, std = distribution
+        return jnp.sum(0.5 * jnp.log(2 * jnp.pi * jnp.e * std**2))
 
 
 class Critic(eqx.Module):

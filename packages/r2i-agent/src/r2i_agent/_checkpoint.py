@@ -78,20 +78,6 @@ def verify_manifest(directory: pathlib.Path) -> str | None:
     return None
 
 
-def _check_format(path: pathlib.Path) -> None:
-    """Raise a :class:`CheckpointError` if the checkpoint at ``path`` was written in another format."""
-    try:
-        found = json.loads((path / "meta" / "metadata").read_text()).get("checkpoint_format", 1)
-    except (OSError, ValueError, AttributeError):
-        return  # unreadable metadata: orbax's restore reports it, and the checkpoint is moved aside
-    if found != FORMAT:
-        raise CheckpointFormatError(
-            f"checkpoint {path} has checkpoint format {found} and this r2i-agent reads format {FORMAT} "
-            "(format 2 keeps each optimizer's state as one flat vector); resume it with the r2i-agent "
-            "version that wrote it, or start a new run in another --logdir. Nothing was moved or changed."
-        )
-
-
 class Checkpointer:
     """Saves (arrays pytree, JSON metadata) pairs under ``directory/<env_steps>/``, keeping the newest
     ``keep``."""
@@ -137,7 +123,7 @@ class Checkpointer:
             path = self.directory / str(step)
             problem = verify_manifest(path)
             if problem is None:
-                _check_format(path)
+                self._check_format(step)
                 args = ocp.args.Composite(
                     arrays=ocp.args.StandardRestore(like_arrays), meta=ocp.args.JsonRestore()
                 )
@@ -153,6 +139,22 @@ class Checkpointer:
                 file=sys.stderr,
             )
         raise CheckpointError(f"no intact checkpoint in {self.directory}")
+
+    def _check_format(self, step: int) -> None:
+        """Raise a :class:`CheckpointFormatError` if checkpoint ``step`` was written in another format.
+        Metadata orbax cannot read is left to the full restore, which reports it and moves the checkpoint."""
+        try:
+            meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+        except Exception:  # any failure here is reported by the full restore that follows
+            return
+        found = meta.get("checkpoint_format", 1) if isinstance(meta, dict) else FORMAT  # not ours: restore
+        if found != FORMAT:
+            raise CheckpointFormatError(
+                f"checkpoint {self.directory / str(step)} has checkpoint format {found} and this "
+                f"r2i-agent reads format {FORMAT} (format 2 keeps each optimizer's state as one flat "
+                "vector); resume it with the r2i-agent version that wrote it, or start a new run in another "
+                "--logdir. Nothing was moved or changed."
+            )
 
     def _move_aside(self, path: pathlib.Path) -> pathlib.Path:
         bad = self.directory.with_name(self.directory.name + "-bad")
