@@ -1,5 +1,5 @@
 """``python -m r2i_agent`` runs the ``r2i-agent`` command line."""
 
-from r2i_agent._cli import main
+from r2i_agent._cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())

@@ -8,12 +8,14 @@ writes anything; bad input prints one line ``r2i-agent: error: ...`` and exits w
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import shlex
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from r2i_agent._compile_cache import use_compile_cache
 from r2i_agent._overrides import (
     ConfigError,
     FieldInfo,
@@ -38,6 +40,8 @@ logdir: <logdir>/config.json (env id, resolved config, step budget), metrics.jso
   checkpoints/. A new run refuses a logdir holding a different run (shown as a diff) unless --force, which
   moves the earlier run's files to <logdir>/previous/<time>/; checkpoints are never overwritten or deleted.
   --resume continues the saved run from its newest checkpoint; only --steps and --max-seconds may change.
+compile cache: compiled programs are kept in ~/.cache/r2i-agent/xla ($XDG_CACHE_HOME), so the next run of the
+  same config starts sooner; R2I_COMPILE_CACHE=DIR moves it, R2I_COMPILE_CACHE=off turns it off.
 """
 
 
@@ -70,6 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, RunDirError, PlotError) as err:
         print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+
+
+def run() -> int:
+    """The ``r2i-agent`` console script: ``main()`` with compiled programs cached on disk (_compile_cache)."""
+    use_compile_cache(os.environ)
+    return main()
 
 
 def build_parser(args: Sequence[str]) -> argparse.ArgumentParser:
