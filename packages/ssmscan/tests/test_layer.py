@@ -73,6 +73,50 @@ def test_sequence_mode_matches_numpy_layer(options):
     np.testing.assert_allclose(np.asarray(ys), want_ys, atol=1e-10)
 
 
+def complex_layer_loss(params, u, reset, x0, conj_sym, discretization):
+    """A scalar of the layer's outputs, written with complex matmuls (B̄ u, C̃ x) in a Python loop: the
+    reference for the layer's gradients, which computes those products as real matmuls."""
+    Lambda = params["Lambda_re"] + 1j * params["Lambda_im"]
+    step = jnp.exp(params["log_step"])
+    B = params["B_tilde"][..., 0] + 1j * params["B_tilde"][..., 1]
+    C = params["C_tilde"][..., 0] + 1j * params["C_tilde"][..., 1]
+    if discretization == "bilinear":
+        Lambda_bar = (1 + step * Lambda / 2) / (1 - step * Lambda / 2)
+        B_bar = (step / (1 - step * Lambda / 2))[:, None] * B
+    else:
+        Lambda_bar = jnp.exp(step * Lambda)
+        B_bar = ((Lambda_bar - 1) / Lambda)[:, None] * B
+    x, total = x0, 0.0
+    for t in range(u.shape[0]):
+        x = Lambda_bar * jnp.where(reset[t], 0.0, x) + B_bar @ u[t]
+        y = (C @ x).real * (2 if conj_sym else 1) + params["D"] * u[t]
+        total = total + jnp.sum(jnp.sin(y) * (t + 1)) + jnp.sum(jnp.abs(x) ** 2) / (t + 1)
+    return total
+
+
+@pytest.mark.parametrize("options", [{}, {"discretization": "zoh", "conj_sym": True, "blocks": 2}])
+def test_layer_gradients_match_complex_matmul_reference(options):
+    layer = S5SSM(H, P, key=jax.random.key(6), dtype=jnp.float64, **options)
+    u, reset, x0 = (jnp.asarray(v) for v in inputs(3, length=12, hidden=layer.hidden_size))
+    names = ("Lambda_re", "Lambda_im", "log_step", "B_tilde", "C_tilde", "D")
+
+    def layer_loss(params, u):
+        module = eqx.tree_at(lambda m: [getattr(m, n) for n in names], layer, [params[n] for n in names])
+        ys, xs = module(u, reset, x0)
+        weights = jnp.arange(1, u.shape[0] + 1.0)
+        return jnp.sum(jnp.sin(ys) * weights[:, None]) + jnp.sum(jnp.abs(xs) ** 2 / weights[:, None])
+
+    def reference(params, u):
+        return complex_layer_loss(params, u, reset, x0, layer.conj_sym, layer.discretization)
+
+    params = {n: getattr(layer, n) for n in names}
+    value, grads = jax.value_and_grad(layer_loss, argnums=(0, 1))(params, u)
+    want_value, want_grads = jax.value_and_grad(reference, argnums=(0, 1))(params, u)
+    np.testing.assert_allclose(float(value), float(want_value), rtol=1e-12)
+    for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(want_grads), strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-9, atol=1e-10)
+
+
 def run_steps(module, state, u, reset):
     def body(carry, inputs):
         y, carry = module.step(carry, *inputs)
