@@ -117,6 +117,27 @@ def test_straight_through_sample():
     np.testing.assert_allclose(counts.mean(0), jnp.exp(logits), atol=0.03)
 
 
+def test_straight_through_sample_frequencies_match_probabilities():
+    """Many categoricals of 32 classes, some classes impossible (logit −inf, also first and last): sample
+    frequencies within 4.5 standard errors of the probabilities, impossible classes never drawn."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=2.0, size=(4, 32))
+    logits[0, [0, 5, 31]] = -np.inf
+    logits[1, 1:] = -np.inf  # one certain class
+    logits[2, :] = 0.0  # uniform
+    logits = jnp.asarray(logits, jnp.float32)
+    n = 20_000
+    keys = jax.random.split(jax.random.key(2), n)
+    samples = jax.vmap(lambda k: sample_straight_through(logits, key=k))(keys)
+    freq = np.asarray(samples, np.float64).mean(0)
+    probs = np.asarray(jax.nn.softmax(logits.astype(jnp.float64), -1))
+    np.testing.assert_array_equal(np.asarray(samples).sum(-1), 1.0)
+    assert np.all(freq[probs == 0] == 0)
+    stderr = np.sqrt(probs * (1 - probs) / n)
+    z_scores = np.abs(freq - probs) / (stderr + 1e-12)
+    assert np.all(z_scores <= 4.5), z_scores.max()
+
+
 def test_bernoulli_nll():
     logit = jnp.array([-30.0, -1.0, 0.0, 2.0, 40.0])
     target = jnp.array([0.0, 1.0, 1.0, 0.0, 1.0])

@@ -62,11 +62,19 @@ def unimix_logits(logits: Logits, unimix: float) -> Logits:
 
 
 def sample_straight_through(logits: Logits, *, key: PRNGKeyArray) -> Stoch:
-    """One-hot sample of each categorical; gradients flow as if it were the probabilities."""
+    """One-hot sample of each categorical; gradients flow as if it were the probabilities.
+
+    Sampled by inverse CDF: the first class whose cumulative probability exceeds one uniform number per
+    categorical, where Gumbel-max (``jax.random.categorical``) needs one random number per class: 5× faster
+    for [1024, 32, 32] logits on CPU, where imagination samples the prior at every step (docs/benchmarks.md).
+    """
     probs = jax.nn.softmax(logits, axis=-1)
-    index = jax.random.categorical(key, logits, axis=-1)
+    cdf = jnp.cumsum(probs, axis=-1)
+    cdf = cdf / cdf[..., -1:]  # ends at exactly 1 > u: the index stays below K
+    u = jax.random.uniform(key, (*logits.shape[:-1], 1), probs.dtype)
+    index = jnp.sum(cdf <= u, axis=-1)
     one_hot = jax.nn.one_hot(index, logits.shape[-1], dtype=probs.dtype)
-    return one_hot + probs - jax.lax.stop_gradient(probs)
+    return one_hot + (probs - jax.lax.stop_gradient(probs))  # exactly one-hot values, gradient of probs
 
 
 def categorical_kl(q_logits: Logits, p_logits: Logits) -> Float[Array, "*batch"]:
