@@ -57,9 +57,15 @@ def test_non_finite_update_is_skipped_and_counted():
 
 def test_update_in_chunks_gives_the_same_update_as_all_at_once():
     """B·T = 16 imagination starts in 1, 4 or 16 chunks, and the B = 2 sequences of the world-model
-    gradient in 1 or 2 parts: same losses, metrics, return-scale update and parameters."""
+    gradient in 1 or 2 parts: same losses, metrics, optimizer moments (linear and quadratic in the
+    gradients), return-scale update and parameters.
+
+    Parameters are compared to within 1% of one Adam step (lr): Adam's first step is g / (|g| + eps) per
+    entry, so an entry whose gradient is ~eps moves by a fraction of lr that float rounding of g changes.
+    """
     config = agent_preset("tiny")
     agent = make_agent(config, {"vector": (OBS,)}, A, "discrete", key=jax.random.key(0))
+    step = max(config.model.optim.lr, config.actor_critic.lr)
     results = []
     for imagination_chunk, model_chunk in ((16, B * T), (4, B * T), (16, T), (1, 1)):
         train = dataclasses.replace(
@@ -67,14 +73,17 @@ def test_update_in_chunks_gives_the_same_update_as_all_at_once():
         )
         chunked = dataclasses.replace(config, train=train)
         state, metrics = make_update(chunked)(init_train_state(chunked, agent), batch(), jax.random.key(3))
-        results.append((leaves(state), {k: float(v) for k, v in metrics.items()}))
-    (want_state, want_metrics), *others = results
-    for got_state, got_metrics in others:
+        others = leaves(state._replace(agent=None))  # optimizer moments, return scale, skip count
+        results.append((leaves(state.agent), others, {k: float(v) for k, v in metrics.items()}))
+    (want_params, want_others, want_metrics), *chunkings = results
+    for got_params, got_others, got_metrics in chunkings:
         assert got_metrics.keys() == want_metrics.keys()
         for name, value in want_metrics.items():
             np.testing.assert_allclose(got_metrics[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
-        for a, b in zip(want_state, got_state, strict=True):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        for a, b in zip(want_others, got_others, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
+        for a, b in zip(want_params, got_params, strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=0.01 * step)
 
 
 def test_chunk_count_splits_into_equal_chunks_no_larger_than_asked():
