@@ -16,17 +16,21 @@ def pairs_to_complex(x):
     return x[..., 0] + 1j * x[..., 1]
 
 
+def reference_discretization(xp, Lambda, step, B, discretization):
+    """(Λ̄, B̄) by the textbook formulas, with the array module ``xp`` (NumPy, or jax.numpy for gradients)."""
+    if discretization == "bilinear":
+        denominator = 1 - step * Lambda / 2
+        return (1 + step * Lambda / 2) / denominator, (step / denominator)[:, None] * B
+    Lambda_bar = xp.exp(step * Lambda)
+    return Lambda_bar, ((Lambda_bar - 1) / Lambda)[:, None] * B
+
+
 def numpy_layer(layer, u, reset, x0):
     """S5 layer from its raw parameters, float64, one step at a time (independent of the library)."""
     Lambda = np.asarray(layer.Lambda_re) + 1j * np.asarray(layer.Lambda_im)
     step = np.exp(np.asarray(layer.log_step))
     B, C, D = pairs_to_complex(layer.B_tilde), pairs_to_complex(layer.C_tilde), np.asarray(layer.D)
-    if layer.discretization == "bilinear":
-        Lambda_bar = (1 + step * Lambda / 2) / (1 - step * Lambda / 2)
-        B_bar = (step / (1 - step * Lambda / 2))[:, None] * B
-    else:
-        Lambda_bar = np.exp(step * Lambda)
-        B_bar = ((Lambda_bar - 1) / Lambda)[:, None] * B
+    Lambda_bar, B_bar = reference_discretization(np, Lambda, step, B, layer.discretization)
     s = np.zeros(len(Lambda)) if layer.reset_state is None else pairs_to_complex(layer.reset_state)
     x, ys, xs = np.asarray(x0, complex), [], []
     for t in range(len(u)):
@@ -80,12 +84,7 @@ def complex_layer_loss(params, u, reset, x0, conj_sym, discretization):
     step = jnp.exp(params["log_step"])
     B = params["B_tilde"][..., 0] + 1j * params["B_tilde"][..., 1]
     C = params["C_tilde"][..., 0] + 1j * params["C_tilde"][..., 1]
-    if discretization == "bilinear":
-        Lambda_bar = (1 + step * Lambda / 2) / (1 - step * Lambda / 2)
-        B_bar = (step / (1 - step * Lambda / 2))[:, None] * B
-    else:
-        Lambda_bar = jnp.exp(step * Lambda)
-        B_bar = ((Lambda_bar - 1) / Lambda)[:, None] * B
+    Lambda_bar, B_bar = reference_discretization(jnp, Lambda, step, B, discretization)
     x, total = x0, 0.0
     for t in range(u.shape[0]):
         x = Lambda_bar * jnp.where(reset[t], 0.0, x) + B_bar @ u[t]
