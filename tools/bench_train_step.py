@@ -10,7 +10,9 @@ Per (model, obs, B, T) one JSON line: median seconds per step (after an untimed 
 ``jax.block_until_ready``), seconds of the first call (trace + compile + run), peak memory of the
 compiled step (XLA buffer assignment: arguments + outputs + temporaries), matmul + conv FLOPs counted
 from the jaxpr (scan bodies times their length; tools/_flops.py) and the achieved fraction of this
-machine's f32 matmul throughput, measured in the same run. A Markdown summary goes to stderr.
+machine's f32 matmul throughput, measured in the same run. A Markdown summary goes to stderr. Like the
+``r2i-agent`` command, the script first sets glibc's malloc to keep freed memory for the next call
+(``r2i_agent._allocator``; ``R2I_MALLOC_TUNING=off`` measures without); the machine line says which.
 
     uv run python tools/bench_train_step.py                       # full agent (docs/benchmarks.md)
     uv run python tools/bench_train_step.py --update world-model  # world-model step only, width 512
@@ -18,6 +20,7 @@ machine's f32 matmul throughput, measured in the same run. A Markdown summary go
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -28,6 +31,7 @@ import numpy as np
 from _flops import count_flops
 from _timing import emit, interleaved_medians, machine_info, median_seconds
 
+from r2i_agent._allocator import keep_freed_memory
 from worldmodel import Batch, SSMConfig, WorldModel, initial_carries, make_optimizer, preset, train_step
 
 
@@ -226,8 +230,9 @@ def main(argv=None) -> None:
     parser.add_argument("--action-size", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args(argv)
+    kept = keep_freed_memory(os.environ)
     if args.update == "agent":
-        info = machine_info()
+        info = {**machine_info(), "freed_memory_kept": kept}
         emit({"kind": "machine", **info})
         args.rows = args.rows or (
             [("vector", 4, 64), ("vector", 4, 256)] if args.quick else DEFAULT_AGENT_ROWS
@@ -241,7 +246,7 @@ def main(argv=None) -> None:
     args.width = args.width or (64 if args.quick else 512)
     args.state = args.state or (32 if args.quick else 128)
     repeats = args.repeats or (3 if args.quick else 7)
-    info = machine_info()
+    info = {**machine_info(), "freed_memory_kept": kept}
     emit({"kind": "machine", **info})
     rows = []
     for obs, obs_lengths in (("vector", lengths), ("image", image_lengths)):

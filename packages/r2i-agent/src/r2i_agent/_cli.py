@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from r2i_agent._allocator import keep_freed_memory
 from r2i_agent._compile_cache import use_compile_cache
 from r2i_agent._overrides import (
     ConfigError,
@@ -42,6 +43,8 @@ logdir: <logdir>/config.json (env id, resolved config, step budget), metrics.jso
   --resume continues the saved run from its newest checkpoint; only --steps and --max-seconds may change.
 compile cache: compiled programs are kept in ~/.cache/r2i-agent/xla ($XDG_CACHE_HOME), so the next run of the
   same config starts sooner; R2I_COMPILE_CACHE=DIR moves it, R2I_COMPILE_CACHE=off turns it off.
+memory: on Linux (glibc) the process keeps the memory an update frees for the next one instead of returning
+  it to the kernel (updates ~1.1-1.5x faster); R2I_MALLOC_TUNING=off turns that off.
 """
 
 
@@ -77,8 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> int:
-    """The ``r2i-agent`` console script: ``main()`` with compiled programs cached on disk (_compile_cache)."""
+    """The ``r2i-agent`` console script: ``main()`` with compiled programs cached on disk (_compile_cache)
+    and freed memory kept for the next update (_allocator)."""
     use_compile_cache(os.environ)
+    keep_freed_memory(os.environ)
     return main()
 
 
