@@ -3,8 +3,8 @@
 XLA on CPU allocates each compiled program's temporary buffers anew at every call and frees them after it.
 glibc's malloc serves large blocks (above a threshold that adapts up to 32 MiB) from fresh ``mmap`` pages
 that ``free`` returns to the kernel, and trims the heap's free top too, so every update pays a page fault and
-the zeroing of a page for each 4 KiB it touches: a third of the ``cpu`` preset's update time on a 2-core
-CPU, and more in the training loop (docs/benchmarks.md). Three ``mallopt`` settings keep that memory in
+the zeroing of a page for each 4 KiB it touches: a third of a ``cpu``-preset training run's time on a 2-core
+CPU (docs/benchmarks.md). Three ``mallopt`` settings keep that memory in
 the process instead: no ``mmap`` for large blocks (``M_MMAP_MAX = 0``), no trimming of the heap's top
 (``M_TRIM_THRESHOLD = -1``) and one heap for all threads (``M_ARENA_MAX = 1``: XLA runs a call on one of its
 own threads when the call's inputs are still being computed, and a thread's own heap maps blocks over 64 MiB
