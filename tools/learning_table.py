@@ -109,19 +109,40 @@ def read_summary(run_dir: pathlib.Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def interval_returns(run_dir: pathlib.Path) -> list[tuple[int, float]]:
+    """(episodes finished, their mean return) per log interval, from metrics.jsonl."""
+    intervals, done = [], 0
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if "episode/return" in record:
+            intervals.append((int(record["episodes"]) - done, record["episode/return"]))
+            done = int(record["episodes"])
+    return intervals
+
+
 def mean_episode_return(run_dir: pathlib.Path) -> tuple[int, float]:
     """(episodes, mean return over all of them) from the per-interval episode means in metrics.jsonl.
 
     BSuite scores discounting_chain by this mean (over its first 1000 episodes; a run here has fewer):
     score = clip(1 − 10 · (1.1 − mean), 0, 1), where 1.1 is the return of always choosing the best arm.
     """
-    done, total = 0, 0.0
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if "episode/return" in record:
-            total += record["episode/return"] * (record["episodes"] - done)
-            done = int(record["episodes"])
-    return done, total / max(done, 1)
+    intervals = interval_returns(run_dir)
+    done = sum(n for n, _ in intervals)
+    return done, sum(n * mean for n, mean in intervals) / max(done, 1)
+
+
+def final_return(run_dir: pathlib.Path, episodes: int = 100) -> float:
+    """Mean return of the run's last ``episodes`` episodes, from the log's per-interval means (the oldest
+    interval counted with as many of its episodes as are needed, at its mean). The table's final return:
+    unlike ``summary.json``'s ``recent_return`` of runs made before 2026-12-04, which counted an episode
+    once per loop step until the next log line and so gave about the last log interval's mean."""
+    total, left = 0.0, episodes
+    for count, mean in reversed(interval_returns(run_dir)):
+        take = min(count, left)
+        total, left = total + take * mean, left - take
+        if not left:
+            break
+    return total / (episodes - left)
 
 
 def execute(run: Run, out: pathlib.Path) -> str:
@@ -151,7 +172,7 @@ def report(runs: list[Run], out: pathlib.Path, plots: pathlib.Path | None) -> No
         done = [(r, s) for r, s in done if s and s.get("recent_return") is not None]
         if not done:
             continue
-        finals = [s["recent_return"] for _, s in done]
+        finals = [final_return(out / r.name) for r, _ in done]
         walls = [(out / r.name / "wall_seconds.txt") for r, _ in done]
         minutes = [f"{int(p.read_text()) / 60:.1f}" for p in walls if p.is_file()]
         rows.append(

@@ -75,6 +75,23 @@ def test_run_writes_logs_tensorboard_and_checkpoints(tmp_path, env_id):
     assert list(tmp_path.glob("events.out.tfevents.*"))
     assert (tmp_path / "checkpoints" / "80").is_dir()
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    if env_id.startswith("bsuite"):  # ±1 returns, a few dozen episodes
+        assert_recent_return_counts_each_episode_once(summary, log)
+
+
+def assert_recent_return_counts_each_episode_once(summary, log):
+    """The summary's recent_return is the mean return of the last 100 episodes; with fewer, of all of them,
+    which the log gives as per-interval means weighted by the episodes finished in each interval."""
+    total, seen, means = 0.0, 0, []
+    for record in (r for r in log if "fps" in r):
+        count = record["episodes"] - seen
+        if count:
+            total += count * record["episode/return"]
+            means.append(record["episode/return"])
+        seen = record["episodes"]
+    assert 10 <= seen == summary["episodes"] <= 100
+    assert min(means) != max(means)  # otherwise any weighting would give the same mean
+    assert summary["recent_return"] == pytest.approx(total / seen, rel=1e-9, abs=1e-12)
 
 
 def test_resume_without_checkpoint_is_refused(tmp_path):

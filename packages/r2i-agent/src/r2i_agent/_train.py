@@ -419,11 +419,12 @@ def train(
         with _StopSignals() as signals:
             while run.counters.env_steps < steps:
                 before = run.counters.env_steps
-                finished += run.step_envs()
+                just_finished = run.step_envs()
+                finished += just_finished
                 pending += run.learn()
                 after = run.counters.env_steps
-                if finished:
-                    last_returns = ([r for r, _ in finished] + last_returns)[:100]
+                if just_finished:  # each episode once, newest first
+                    last_returns = ([r for r, _ in just_finished] + last_returns)[:100]
                 if _crossed(before, after, train_cfg.log_every) or after >= steps:
                     elapsed = time.perf_counter() - start
                     record = {
