@@ -4,12 +4,12 @@ XLA on CPU allocates each compiled program's temporary buffers anew at every cal
 glibc's malloc serves large blocks (above a threshold that adapts up to 32 MiB) from fresh ``mmap`` pages
 that ``free`` returns to the kernel, and trims the heap's free top too, so every update pays a page fault and
 the zeroing of a page for each 4 KiB it touches: a third of a ``cpu``-preset training run's time on a 2-core
-CPU (docs/benchmarks.md). Three ``mallopt`` settings keep that memory in
-the process instead: no ``mmap`` for large blocks (``M_MMAP_MAX = 0``), no trimming of the heap's top
-(``M_TRIM_THRESHOLD = -1``) and one heap for all threads (``M_ARENA_MAX = 1``: XLA runs a call on one of its
-own threads when the call's inputs are still being computed, and a thread's own heap maps blocks over 64 MiB
-anew and drops emptied parts). The process then holds on to its peak memory until it exits, which a training
-run reaches anyway. Set them before JAX starts its threads.
+CPU (docs/benchmarks.md). Three ``mallopt`` settings keep that memory in the process instead: no ``mmap`` for
+large blocks (``M_MMAP_MAX = 0``), no trimming of the heap's top (``M_TRIM_THRESHOLD = -1``) and one heap for
+all threads (``M_ARENA_MAX = 1``: a thread's own heap maps blocks over 64 MiB anew and drops emptied parts;
+in the training loop XLA seems to run many calls on its own threads; without this setting most runs still
+faulted as before). The process then holds on to its peak memory until it exits, which a training run
+reaches anyway. Set them before JAX starts its threads.
 
 The ``r2i-agent`` command line applies them at start; ``R2I_MALLOC_TUNING=off`` leaves malloc alone. Other
 programs get the same from the environment: ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
