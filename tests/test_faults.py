@@ -263,9 +263,13 @@ def test_checkpoint_error_is_raised_with_no_intact_checkpoint(tmp_path):
     checkpointer.close()
 
 
-def test_a_checkpoint_of_an_older_format_is_refused_and_left_in_place(tmp_path):
-    """A checkpoint written before optimizer states became flat vectors (no "checkpoint_format" in its
-    metadata) is intact but unreadable here: one clear error, and nothing is moved or changed."""
+@pytest.mark.parametrize(
+    ("old_format", "reason"), [(1, "flat vector"), (2, "critic reads the actor's input")]
+)
+def test_a_checkpoint_of_an_older_format_is_refused_and_left_in_place(tmp_path, old_format, reason):
+    """A checkpoint written before optimizer states became flat vectors (format 1: no "checkpoint_format"
+    in its metadata) or before the critic read the policy input (format 2) is intact but unreadable here:
+    one clear error naming what changed, and nothing is moved or changed."""
     from r2i_agent._checkpoint import FORMAT, Checkpointer, CheckpointFormatError, write_manifest
 
     directory = tmp_path / "checkpoints"
@@ -275,13 +279,15 @@ def test_a_checkpoint_of_an_older_format_is_refused_and_left_in_place(tmp_path):
     assert checkpointer.restore({"x": np.zeros(3, np.int64)})[1] == {"note": 2, "checkpoint_format": FORMAT}
     for step in (1, 2):  # as an earlier r2i-agent wrote them
         meta = directory / str(step) / "meta" / "metadata"
-        meta.write_text(json.dumps({"note": step}))
+        meta.write_text(json.dumps({"note": step} | ({"checkpoint_format": 2} if old_format == 2 else {})))
         write_manifest(directory / str(step))
     before = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
     with pytest.raises(
-        CheckpointFormatError, match=f"has checkpoint format 1 and this r2i-agent reads format {FORMAT}"
-    ):
+        CheckpointFormatError,
+        match=f"has checkpoint format {old_format} and this r2i-agent reads format {FORMAT}",
+    ) as refused:
         checkpointer.restore({"x": np.zeros(3, np.int64)})
+    assert reason in str(refused.value)
     checkpointer.close()
     assert {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()} == before
     assert not (tmp_path / "checkpoints-bad").exists()

@@ -98,11 +98,11 @@ def test_critic_loss_with_regularizer_by_hand():
 
 def bandit_rollout(actor: Actor, key) -> Imagined:
     """Imagined rollouts where only action 0 at the start pays reward 1 on the next step."""
-    inputs = jnp.broadcast_to(jnp.ones(G), (N, L, G))
+    inputs = jnp.ones((N, L, G)).at[:, 1:, 0].set(2.0)  # the start state looks different from later ones
     keys = jax.random.split(key, N * L).reshape(N, L)
     actions = jax.vmap(jax.vmap(actor.sample))(inputs, keys)
     rewards = jnp.zeros((N, L)).at[:, 1].set(actions[:, 0, 0])
-    features = inputs.at[:, 1:, 0].set(2.0)  # the start state looks different from later ones
+    features = jnp.zeros((N, L, G))  # the heads' (z, h): read by neither actor nor critic
     empty = LatentState(deter=features, hidden=(), stoch=jnp.zeros((N, L, 1, 1)))
     return Imagined(empty, features, inputs, actions, rewards, jnp.ones((N, L)))
 
@@ -149,3 +149,39 @@ def test_entropy_bonus_raises_entropy():
     grads = eqx.filter_grad(actor_loss)(actor)
     stepped = eqx.apply_updates(actor, jax.tree.map(lambda g: -0.5 * g, grads))
     assert float(stepped.entropy(jnp.ones(G))) > float(actor.entropy(jnp.ones(G)))
+
+
+def test_actor_and_critic_read_the_policy_features_not_the_heads_features():
+    """R2I's actor-critic input (e.g. (z, x)) feeds the critic too; the heads' (z, h) feed neither."""
+    actor = Actor(G, A, "discrete", units=8, layers=1, key=jax.random.key(9))
+    critic = Critic(G, units=8, layers=1, key=jax.random.key(10))
+    out = critic.mlp.out.weight  # zero-initialized: give the critic an output that depends on its input
+    critic = eqx.tree_at(lambda c: c.mlp.out.weight, critic, jax.random.normal(jax.random.key(13), out.shape))
+    imagined = bandit_rollout(actor, jax.random.key(11))
+    imagined = imagined._replace(rewards=imagined.rewards + 0.3)
+
+    def losses(imagined):
+        out = actor_critic_losses(actor, critic, critic, imagined, ReturnScale.init())
+        return jnp.stack([out.actor, out.critic, out.metrics["value_mean"]])
+
+    base = losses(imagined)
+    noise = jax.random.normal(jax.random.key(12), imagined.features.shape)
+    moved_heads = losses(imagined._replace(features=imagined.features + noise))
+    moved_policy = losses(imagined._replace(policy_features=imagined.policy_features + noise))
+    assert jnp.array_equal(base, moved_heads)
+    assert float(jnp.abs(moved_policy[1:] - base[1:]).min()) > 0  # critic loss and values move
+
+
+def test_agent_critic_is_sized_for_the_policy_input():
+    import dataclasses
+
+    from r2i_agent import agent_preset, make_agent
+
+    config = agent_preset("tiny")
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, policy_input="hidden"))
+    agent = make_agent(config, {"vector": (3,)}, 2, "discrete", key=jax.random.key(0))
+    size = agent.world_model.policy_feature_size()
+    assert size != agent.world_model.feature_size  # the preset's policy input is not the heads' (z, h)
+    assert (
+        agent.critic.mlp.hidden[0].linear.in_features == size == agent.actor.mlp.hidden[0].linear.in_features
+    )

@@ -176,31 +176,31 @@ def actor_critic_losses(
     For continuous actions, call ``imagine`` with ``actor.sample`` inside the differentiated function so
     the return's gradient reaches the actor through the world model.
 
-    λ-returns use the slow critic's values as bootstraps. Discrete actors use REINFORCE with advantages
-    (R_t − v_t)/max(1, S); continuous actors backpropagate the scaled return through the world model.
-    The critic regresses sg(R_t) and is pulled towards the slow critic's value. Both losses weight step t
-    by :func:`trajectory_weights` and skip the last state, which has no return.
+    Actor and critic both read ``imagined.policy_features`` (R2I's actor-critic input: (z, x) by default
+    for S3M), not the heads' (z, h). λ-returns use the slow critic's values as bootstraps. Discrete
+    actors use REINFORCE with advantages (R_t − v_t)/max(1, S); continuous actors backpropagate the
+    scaled return through the world model. The critic regresses sg(R_t) and is pulled towards the slow
+    critic's value. Both losses weight step t by :func:`trajectory_weights` and skip the last state,
+    which has no return.
     """
     settings = ActorCriticSettings() if settings is None else settings
-    features = imagined.features
+    features = imagined.policy_features  # continuous actors' return gradient flows through the values
     values = jax.vmap(jax.vmap(slow_critic.value))(features)
     returns = jax.vmap(lambda r, c, v: lambda_returns(r, c, v, settings.discount, settings.lambda_))(
         imagined.rewards, imagined.continues, values
     )  # [N, L − 1]
     weights = trajectory_weights(imagined.continues, settings.discount)[:, :-1]
-    head = features[:, :-1]
-    policy_inputs = jax.lax.stop_gradient(imagined.policy_features[:, :-1])
+    head = jax.lax.stop_gradient(features[:, :-1])
     baseline = jax.vmap(jax.vmap(critic.value))(head)
     advantage = (returns - jax.lax.stop_gradient(baseline)) / scale.scale  # the actor never moves the critic
     log_prob, entropy = jax.vmap(jax.vmap(actor.log_prob_and_entropy))(
-        policy_inputs, jax.lax.stop_gradient(imagined.actions[:, :-1])
+        head, jax.lax.stop_gradient(imagined.actions[:, :-1])
     )
     if actor.kind == "discrete":
         objective = log_prob * jax.lax.stop_gradient(advantage)
     else:
         objective = advantage
     actor_loss = -jnp.mean(weights * (objective + settings.entropy * entropy))
-    head = jax.lax.stop_gradient(head)
     critic_step_loss = lambda h, ret, slow: critic.loss(
         h, ret, regularizer_target=slow, regularizer_scale=settings.slow_regularizer
     )  # fit the returns, and stay near the slow critic

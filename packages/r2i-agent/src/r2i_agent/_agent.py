@@ -64,7 +64,8 @@ def make_agent(
         layers=ac.layers,
         key=actor_key,
     )
-    critic = Critic(world_model.feature_size, units=ac.units, layers=ac.layers, key=critic_key)
+    # The critic reads what the actor reads (R2I's policy input), so it values the states the actor acts in.
+    critic = Critic(world_model.policy_feature_size(), units=ac.units, layers=ac.layers, key=critic_key)
     return Agent(world_model, actor, critic, critic)
 
 

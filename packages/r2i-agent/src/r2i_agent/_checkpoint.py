@@ -20,8 +20,13 @@ import orbax.checkpoint as ocp
 
 MANIFEST = "r2i_manifest.json"
 # The layout of what a checkpoint holds, stored in its metadata as "checkpoint_format". 2: optimizer states
-# are flat vectors (optax.flatten, 2026-12-03); 1 (no key): one optimizer state per parameter array.
-FORMAT = 2
+# are flat vectors (optax.flatten, 2026-12-03); 1 (no key): one optimizer state per parameter array;
+# 3: the critic reads the policy input (z, x by default) instead of the heads' (z, h) (2026-12-04).
+FORMAT = 3
+_FORMAT_CHANGES = {
+    2: "format 2 keeps each optimizer's state as one flat vector",
+    3: "format 3's critic reads the actor's input, so its first layer has another shape",
+}
 
 
 class CheckpointError(RuntimeError):
@@ -151,8 +156,9 @@ class Checkpointer:
         if found != FORMAT:
             raise CheckpointFormatError(
                 f"checkpoint {self.directory / str(step)} has checkpoint format {found} and this "
-                f"r2i-agent reads format {FORMAT} (format 2 keeps each optimizer's state as one flat "
-                "vector); resume it with the r2i-agent version that wrote it, or start a new run in another "
+                f"r2i-agent reads format {FORMAT} ("
+                + "; ".join(why for fmt, why in _FORMAT_CHANGES.items() if fmt > found)
+                + "); resume it with the r2i-agent version that wrote it, or start a new run in another "
                 "--logdir. Nothing was moved or changed."
             )
 
