@@ -19,9 +19,8 @@ from typing import Any
 import orbax.checkpoint as ocp
 
 MANIFEST = "r2i_manifest.json"
-# The layout of what a checkpoint holds, stored in its metadata as "checkpoint_format". 2: optimizer states
-# are flat vectors (optax.flatten, 2026-12-03); 1 (no key): one optimizer state per parameter array;
-# 3: the critic reads the policy input (z, x by default) instead of the heads' (z, h) (2026-12-04).
+# The layout of what a checkpoint holds, stored in its metadata as "checkpoint_format" (no key: format 1,
+# one optimizer state per parameter array), and what each later format changed (2: 2026-12-03; 3: 2026-12-04).
 FORMAT = 3
 _FORMAT_CHANGES = {
     2: "format 2 keeps each optimizer's state as one flat vector",
