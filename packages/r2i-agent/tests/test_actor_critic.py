@@ -25,6 +25,10 @@ def test_trajectory_weights_by_hand():
     c = jnp.array([[0.3, 1.0, 0.5, 0.2]])
     w = trajectory_weights(c, 0.9)
     np.testing.assert_allclose(np.asarray(w[0]), [1.0, 0.9, 0.9 * 0.9 * 0.5, 0.9**3 * 0.5 * 0.2], rtol=1e-6)
+    c = jnp.array([[0.3, 1.0, 0.5], [0.7, 0.5, 1.0], [0.2, 0.4, 0.9]])
+    w = trajectory_weights(c, 0.9, start_continues=jnp.array([1.0, 0.0, 0.5]))
+    want = [[1.0, 0.9, 0.9 * 0.9 * 0.5], [0.0, 0.0, 0.0], [0.5, 0.5 * 0.9 * 0.4, 0.5 * 0.81 * 0.4 * 0.9]]
+    np.testing.assert_allclose(np.asarray(w), want, rtol=1e-6)
 
 
 def test_discrete_actor_distribution():
@@ -170,6 +174,35 @@ def test_actor_and_critic_read_the_policy_features_not_the_heads_features():
     moved_policy = losses(imagined._replace(policy_features=imagined.policy_features + noise))
     assert jnp.array_equal(base, moved_heads)
     assert float(jnp.abs(moved_policy[1:] - base[1:]).min()) > 0  # critic loss and values move
+
+
+def test_rollouts_from_terminal_starts_change_neither_loss():
+    """Whatever the model imagines after a terminal start state (weight 0) leaves both losses alone."""
+    actor = Actor(G, A, "discrete", units=8, layers=1, key=jax.random.key(14))
+    critic = Critic(G, units=8, layers=1, key=jax.random.key(15))
+    critic = eqx.tree_at(
+        lambda c: c.mlp.out.weight, critic, jax.random.normal(jax.random.key(16), critic.mlp.out.weight.shape)
+    )
+    imagined = bandit_rollout(actor, jax.random.key(17))
+    terminal = jnp.arange(N) % 3 == 0
+
+    def losses(imagined):
+        out = actor_critic_losses(
+            actor, critic, critic, imagined, ReturnScale.init(), start_continues=1.0 - terminal
+        )
+        return jnp.stack([out.actor, out.critic])
+
+    def perturbed(rows):
+        noise = jax.random.normal(jax.random.key(18), imagined.policy_features.shape)
+        mask = rows[:, None, None]
+        return imagined._replace(
+            policy_features=imagined.policy_features + mask * noise,
+            rewards=imagined.rewards + rows[:, None] * 5.0,
+        )
+
+    base = losses(imagined)
+    np.testing.assert_allclose(np.asarray(losses(perturbed(terminal))), np.asarray(base), rtol=1e-6)
+    assert float(jnp.abs(losses(perturbed(~terminal)) - base).min()) > 1e-4
 
 
 def test_agent_critic_is_sized_for_the_policy_input():

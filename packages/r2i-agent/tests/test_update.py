@@ -14,7 +14,8 @@ from worldmodel import Batch
 B, T, OBS, A = 2, 8, 3, 2
 
 
-def batch(value: float = 0.5) -> Batch:
+def batch(value: float = 0.5, terminal: jax.Array | None = None) -> Batch:
+    """Random steps; by default two terminal steps, one mid-sequence (a new episode follows) and one last."""
     rng = np.random.default_rng(0)
     obs = rng.standard_normal((B, T, OBS)).astype(np.float32)
     obs[0, 3, 1] = value
@@ -22,8 +23,10 @@ def batch(value: float = 0.5) -> Batch:
         obs={"vector": jnp.asarray(obs)},
         action=jax.nn.one_hot(jnp.asarray(rng.integers(0, A, (B, T))), A),
         reward=jnp.asarray(rng.standard_normal((B, T)), jnp.float32),
-        is_first=jnp.zeros((B, T), bool).at[:, 0].set(True),
-        is_terminal=jnp.zeros((B, T), bool),
+        is_first=jnp.zeros((B, T), bool).at[:, 0].set(True).at[0, 6].set(True),
+        is_terminal=jnp.zeros((B, T), bool).at[0, 5].set(True).at[1, T - 1].set(True)
+        if terminal is None
+        else terminal,
     )
 
 
@@ -91,3 +94,28 @@ def test_chunk_count_splits_into_equal_chunks_no_larger_than_asked():
 
     assert chunk_count(16384, 1024) == 16 and chunk_count(1000, 1024) == 1 and chunk_count(12, 5) == 3
     assert chunk_count(7, 3) == 7  # a prime: one start per chunk
+
+
+def test_rollouts_from_terminal_starts_do_not_train_the_actor_or_critic():
+    """DreamerV3 weighs each imagined rollout by its real start's 1 − is_terminal: from a terminal state
+    the model imagines past the episode's end, which must not teach the actor or critic anything."""
+    config = agent_preset("tiny")
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, imag_horizon=2))
+    state = init_train_state(
+        config, make_agent(config, {"vector": (OBS,)}, A, "discrete", key=jax.random.key(0))
+    )
+    update = make_update(config)
+    actor_critic = lambda s: leaves((s.agent.actor, s.agent.critic))
+
+    all_terminal, _ = update(state, batch(terminal=jnp.ones((B, T), bool)), jax.random.key(1))
+    for before, after in zip(actor_critic(state), actor_critic(all_terminal), strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert not all(  # the world model still learns from these steps
+        np.array_equal(a, b)
+        for a, b in zip(leaves(state.agent.world_model), leaves(all_terminal.agent.world_model), strict=True)
+    )
+    one_live = batch(terminal=jnp.ones((B, T), bool).at[1, 2].set(False))
+    learned, _ = update(state, one_live, jax.random.key(1))
+    pairs = zip(actor_critic(state), actor_critic(learned), strict=True)
+    moved = [not np.array_equal(a, b) for a, b in pairs]
+    assert sum(moved) > len(moved) // 2  # a single live start is enough to move them

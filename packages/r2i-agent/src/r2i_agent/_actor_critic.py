@@ -148,10 +148,18 @@ class ActorCriticSettings(NamedTuple):
     return_decay: float = 0.99
 
 
-def trajectory_weights(continues: Float[Array, "N L"], discount: float) -> Float[Array, "N L"]:
-    """w_0 = 1, w_t = Π_{k=1..t} γ c_k: the chance (discounted) that the imagined episode is still going."""
+def trajectory_weights(
+    continues: Float[Array, "N L"], discount: float, start_continues: Float[Array, " N"] | None = None
+) -> Float[Array, "N L"]:
+    """w_0 = s, w_t = s·Π_{k=1..t} γ c_k: the chance (discounted) that the imagined episode is still going.
+
+    s is the start's real 1 − is_terminal (1 when not given): a rollout from a terminal state imagines
+    past the episode's end and gets weight 0, as in DreamerV3. ``continues[:, 0]`` is not used.
+    """
+    start = jnp.ones_like(continues[:, 0]) if start_continues is None else start_continues
     alive = jnp.cumprod(discount * continues[:, 1:], axis=1)
-    return jax.lax.stop_gradient(jnp.concatenate([jnp.ones_like(continues[:, :1]), alive], axis=1))
+    weights = start[:, None] * jnp.concatenate([jnp.ones_like(continues[:, :1]), alive], axis=1)
+    return jax.lax.stop_gradient(weights)
 
 
 class ActorCriticLosses(NamedTuple):
@@ -170,6 +178,7 @@ def actor_critic_losses(
     imagined: Imagined,
     scale: ReturnScale,
     settings: ActorCriticSettings | None = None,
+    start_continues: Float[Array, " N"] | None = None,
 ) -> ActorCriticLosses:
     """Actor and critic losses on rollouts [N, L] from ``WorldModel.imagine``.
 
@@ -181,7 +190,8 @@ def actor_critic_losses(
     actors use REINFORCE with advantages (R_t − v_t)/max(1, S); continuous actors backpropagate the
     scaled return through the world model. The critic regresses sg(R_t) and is pulled towards the slow
     critic's value. Both losses weight step t by :func:`trajectory_weights` and skip the last state,
-    which has no return.
+    which has no return. ``start_continues`` (1 − is_terminal of the real start states) zeroes the
+    rollouts from terminal states.
     """
     settings = ActorCriticSettings() if settings is None else settings
     features = imagined.policy_features  # continuous actors' return gradient flows through the values
@@ -189,7 +199,7 @@ def actor_critic_losses(
     returns = jax.vmap(lambda r, c, v: lambda_returns(r, c, v, settings.discount, settings.lambda_))(
         imagined.rewards, imagined.continues, values
     )  # [N, L − 1]
-    weights = trajectory_weights(imagined.continues, settings.discount)[:, :-1]
+    weights = trajectory_weights(imagined.continues, settings.discount, start_continues)[:, :-1]
     head = jax.lax.stop_gradient(features[:, :-1])
     baseline = jax.vmap(jax.vmap(critic.value))(head)
     advantage = (returns - jax.lax.stop_gradient(baseline)) / scale.scale  # the actor never moves the critic

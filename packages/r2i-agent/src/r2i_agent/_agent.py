@@ -147,26 +147,31 @@ def _world_model_grads(
 def _actor_critic_grads(
     agent: Agent,
     starts: LatentState,
+    start_continues: Float[Array, "B T"],
     scale: ReturnScale,
     settings: ActorCriticSettings,
     key: PRNGKeyArray,
     max_chunk: int,
 ) -> tuple[tuple[jax.Array, ActorCriticLosses], tuple[Actor, Critic]]:
-    """Actor and critic losses and gradients on imagination from every posterior state [B, T].
+    """Actor and critic losses and gradients on imagination from every posterior state [B, T]
+    (``start_continues``: their 1 − is_terminal; rollouts from terminal states get weight 0).
 
     The B·T starts are imagined in equal chunks of at most ``max_chunk``, one after the other, and the
     chunks' gradients averaged: the same losses (means over all starts) with memory for one chunk only.
     Returns ((actor + critic loss, losses with returns [B·T, H]), (actor grads, critic grads)).
     """
-    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), starts)
-    n = flat.deter.shape[0]
+    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), (starts, start_continues))
+    n = flat[1].shape[0]
     count = chunk_count(n, max_chunk)
     chunks = jax.tree.map(lambda x: x.reshape(count, n // count, *x.shape[1:]), flat)
 
     def loss(actor_critic, chunk, chunk_key):
         actor, critic = actor_critic
-        imagined = agent.world_model.imagine(actor.sample, chunk, key=chunk_key)
-        out = actor_critic_losses(actor, critic, agent.slow_critic, imagined, scale, settings)
+        chunk_starts, chunk_continues = chunk
+        imagined = agent.world_model.imagine(actor.sample, chunk_starts, key=chunk_key)
+        out = actor_critic_losses(
+            actor, critic, agent.slow_critic, imagined, scale, settings, chunk_continues
+        )
         return out.actor + out.critic, out
 
     grad_fn = eqx.filter_value_and_grad(loss, has_aux=True)
@@ -207,9 +212,10 @@ def make_update(config: AgentConfig) -> Callable[[TrainState, Batch, PRNGKeyArra
             agent.world_model, batch, model_key, config.train.model_chunk
         )
         starts = jax.lax.stop_gradient(observed.state)
+        start_continues = 1.0 - batch.is_terminal.astype(jnp.float32)
 
         (ac_total, ac_out), (actor_grads, critic_grads) = _actor_critic_grads(
-            agent, starts, state.scale, settings, imagine_key, config.train.imagination_chunk
+            agent, starts, start_continues, state.scale, settings, imagine_key, config.train.imagination_chunk
         )
         grads = (model_grads, actor_grads, critic_grads)
         finite = jnp.isfinite(model_loss) & jnp.isfinite(ac_total) & _all_finite(grads)
