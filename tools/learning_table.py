@@ -19,6 +19,7 @@ import json
 import pathlib
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.dry_run:
         print("\n".join(shlex.join(r.command(args.out)) for r in runs))
         return
+    if shutil.which("r2i-agent") is None:
+        sys.exit("r2i-agent is not on PATH: run `uv run python tools/learning_table.py` or activate .venv")
     if args.report:
         report(runs, args.out, args.plots)
         return
