@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 
 import r2i_envs
-from r2i_agent._actor_critic import ActorCriticSettings
 from r2i_agent._returns import lambda_returns
 from r2i_agent._rundir import load_run
 from r2i_agent._train import _observation, restore_train_state
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     if not spec.env_id.startswith("bsuite/discounting_chain/"):
         parser.error(f"{spec.env_id} is not a BSuite discounting_chain task")
     state, counters = restore_train_state(spec.config, spec.env_id, args.logdir)
-    agent, settings = state.agent, ActorCriticSettings()
+    agent, settings = state.agent, spec.config.actor_critic  # the run's γ and λ
     world_model = agent.world_model
     env = r2i_envs.make(spec.env_id, num_envs=1, seed=args.seed)
     print(f"{spec.env_id}: checkpoint at {counters.env_steps} env steps")
