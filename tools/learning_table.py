@@ -8,6 +8,7 @@ and draws one learning-curve PNG per environment with `r2i-agent plot`.
 
     uv run python tools/learning_table.py --dry-run                      # the commands
     uv run python tools/learning_table.py --only 'memory_len/4 '         # some rows
+    uv run python tools/learning_table.py --seeds 2 --only ' s2$'          # a third seed of every row
     uv run python tools/learning_table.py --report --plots docs/results  # table + plots
 """
 
@@ -99,8 +100,9 @@ def method_arguments(env: str, method: str) -> list[str]:
     return [*METHODS[base], *TABLE_VARIANTS[env][variant]]
 
 
-def table_runs() -> list[Run]:
-    runs = [Run(env, m, s, n) for env, n in BUDGETS.items() for m in table_methods(env) for s in SEEDS]
+def table_runs(seeds: tuple[int, ...] = SEEDS) -> list[Run]:
+    """Every table row with each of ``seeds``, then the ablations (seed 0)."""
+    runs = [Run(env, m, s, n) for env, n in BUDGETS.items() for m in table_methods(env) for s in seeds]
     ablations = [Run(env, a, 0, BUDGETS[env]) for env in ABLATION_ENVS for a in ABLATIONS]
     return runs + [a for a in ablations if a not in runs]  # an ablation may be a table row already
 
@@ -210,11 +212,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/table"))
     parser.add_argument("--only", default="", help="regex over 'ENV METHOD sSEED', e.g. 'memory_len/4 '")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="table row seeds")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
     parser.add_argument("--report", action="store_true", help="print the table of finished runs")
     parser.add_argument("--plots", type=pathlib.Path, default=None, help="with --report: PNG folder")
     args = parser.parse_args(argv)
-    runs = [r for r in table_runs() if re.search(args.only, f"{r.env} {r.method} s{r.seed}")]
+    runs = [r for r in table_runs(tuple(args.seeds)) if re.search(args.only, f"{r.env} {r.method} s{r.seed}")]
     if not runs:
         sys.exit(f"no run name matches {args.only!r}")
     if args.dry_run:
