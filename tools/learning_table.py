@@ -9,6 +9,7 @@ and draws one learning-curve PNG per environment with `r2i-agent plot`.
     uv run python tools/learning_table.py --dry-run                      # the commands
     uv run python tools/learning_table.py --only 'memory_len/4 '         # some rows
     uv run python tools/learning_table.py --seeds 2 --only ' s2$'          # a third seed of every row
+    uv run python tools/learning_table.py --ablation-seeds 1 --only 'r2i-output s1$'  # more ablation seeds
     uv run python tools/learning_table.py --report --plots docs/results  # table + plots
 """
 
@@ -32,11 +33,24 @@ METHODS = {
     "rssm": ["--model.sequence_model", "rssm", "--model.policy_input", "output"],
 }
 EPISODE_WINDOWS = ["--train.episode_windows", "true"]
+# One-flag changes to the `r2i` row; an ablation is named r2i-CHANGE[-CHANGE...] (changes applied together).
+ABLATION_CHANGES = {
+    "output": ["--model.policy_input", "output"],
+    "full": ["--model.policy_input", "full"],
+    "noresets": ["--model.ssm.resets", "false"],
+    "episodewindows": EPISODE_WINDOWS,
+}
+# env id -> the ablations run there. At memory length 30 the paper's three (policy input, resets, windows) are
+# run on random windows and again on episode-start windows, the setting where plain R2I learns it; on
+# discounting_chain policy input output (z, h), which kept the best arm where hidden (z, x) left it.
+_PAPER_ABLATIONS = ("output", "full", "noresets", "episodewindows")
 ABLATIONS = {
-    "r2i-output": ["--model.policy_input", "output"],
-    "r2i-full": ["--model.policy_input", "full"],
-    "r2i-noresets": ["--model.ssm.resets", "false"],
-    "r2i-episodewindows": EPISODE_WINDOWS,
+    "bsuite/memory_len/9": _PAPER_ABLATIONS,
+    "bsuite/memory_len/15": (
+        *_PAPER_ABLATIONS,
+        *(f"{change}-episodewindows" for change in ("output", "full", "noresets")),
+    ),
+    "bsuite/discounting_chain/0": ("output",),
 }
 # env id -> more table rows there (both methods, every seed), named METHOD-VARIANT. Memory length 30 is run
 # twice: on random windows like every other row, and on windows that start at an episode's first step, which
@@ -66,7 +80,7 @@ ENV_ARGS = {
     "popgym/RepeatPreviousEasy": ["--model.reward_bins", "255", "--model.loss.free_nats", "1.5"],
 }
 SEEDS = (0, 1)
-ABLATION_ENVS = ("bsuite/memory_len/9", "bsuite/memory_len/15")
+ABLATION_SEEDS = (0,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,16 +108,23 @@ def table_methods(env: str) -> list[str]:
 
 
 def method_arguments(env: str, method: str) -> list[str]:
-    if method in METHODS or method in ABLATIONS:
-        return (METHODS | ABLATIONS)[method]
-    base, variant = method.split("-", 1)
-    return [*METHODS[base], *TABLE_VARIANTS[env][variant]]
+    """Arguments of ``method`` on ``env``: a METHODS entry, METHOD-VARIANT of TABLE_VARIANTS, or an ablation
+    r2i-CHANGE[-CHANGE...] of ABLATION_CHANGES."""
+    if method in METHODS:
+        return METHODS[method]
+    base, rest = method.split("-", 1)
+    if rest in TABLE_VARIANTS.get(env, {}):
+        return [*METHODS[base], *TABLE_VARIANTS[env][rest]]
+    return [*METHODS[base], *(flag for change in rest.split("-") for flag in ABLATION_CHANGES[change])]
 
 
-def table_runs(seeds: tuple[int, ...] = SEEDS) -> list[Run]:
-    """Every table row with each of ``seeds``, then the ablations (seed 0)."""
+def table_runs(seeds: tuple[int, ...] = SEEDS, ablation_seeds: tuple[int, ...] = ABLATION_SEEDS) -> list[Run]:
+    """Every table row with each of ``seeds``, then the ablations with each of ``ablation_seeds``."""
     runs = [Run(env, m, s, n) for env, n in BUDGETS.items() for m in table_methods(env) for s in seeds]
-    ablations = [Run(env, a, 0, BUDGETS[env]) for env in ABLATION_ENVS for a in ABLATIONS]
+    ablations = [
+        Run(env, f"r2i-{a}", s, BUDGETS[env]) for env, names in ABLATIONS.items() for a in names
+        for s in ablation_seeds
+    ]  # fmt: skip
     return runs + [a for a in ablations if a not in runs]  # an ablation may be a table row already
 
 
@@ -213,11 +234,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default="", help="regex over 'ENV METHOD sSEED', e.g. 'memory_len/4 '")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="table row seeds")
+    parser.add_argument(
+        "--ablation-seeds", type=int, nargs="+", default=list(ABLATION_SEEDS), help="ablation seeds"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
     parser.add_argument("--report", action="store_true", help="print the table of finished runs")
     parser.add_argument("--plots", type=pathlib.Path, default=None, help="with --report: PNG folder")
     args = parser.parse_args(argv)
-    runs = [r for r in table_runs(tuple(args.seeds)) if re.search(args.only, f"{r.env} {r.method} s{r.seed}")]
+    runs = table_runs(tuple(args.seeds), tuple(args.ablation_seeds))
+    runs = [r for r in runs if re.search(args.only, f"{r.env} {r.method} s{r.seed}")]
     if not runs:
         sys.exit(f"no run name matches {args.only!r}")
     if args.dry_run:
