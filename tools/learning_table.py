@@ -32,17 +32,18 @@ METHODS = {
     "r2i": [],  # the cpu preset: S3M, policy input hidden (z, x)
     "rssm": ["--model.sequence_model", "rssm", "--model.policy_input", "output"],
 }
-EPISODE_WINDOWS = ["--train.episode_windows", "true"]
-# One-flag changes to the `r2i` row; an ablation is named r2i-CHANGE[-CHANGE...] (changes applied together).
-ABLATION_CHANGES = {
+# One-flag changes to a method: a row named METHOD-CHANGE[-CHANGE...] gets METHOD's arguments and each
+# change's (table variants such as rssm-episodewindows, ablations of `r2i` such as r2i-full-episodewindows).
+CHANGES = {
     "output": ["--model.policy_input", "output"],
     "full": ["--model.policy_input", "full"],
     "noresets": ["--model.ssm.resets", "false"],
-    "episodewindows": EPISODE_WINDOWS,
+    "episodewindows": ["--train.episode_windows", "true"],
 }
-# env id -> the ablations run there. At memory length 30 the paper's three (policy input, resets, windows) are
-# run on random windows and again on episode-start windows, the setting where plain R2I learns it; on
-# discounting_chain policy input output (z, h), which kept the best arm where hidden (z, x) left it.
+# env id -> the ablations of the `r2i` row run there (names of CHANGES joined by '-'). At memory length 30 the
+# paper's three (policy input, resets, windows) are run on random windows and again on episode-start windows,
+# the setting where plain R2I learns it; on discounting_chain policy input output (z, h), which kept the best
+# arm where hidden (z, x) left it.
 _PAPER_ABLATIONS = ("output", "full", "noresets", "episodewindows")
 ABLATIONS = {
     "bsuite/memory_len/9": _PAPER_ABLATIONS,
@@ -52,10 +53,10 @@ ABLATIONS = {
     ),
     "bsuite/discounting_chain/0": ("output",),
 }
-# env id -> more table rows there (both methods, every seed), named METHOD-VARIANT. Memory length 30 is run
+# env id -> more table rows there (both methods, every seed), named METHOD-CHANGE. Memory length 30 is run
 # twice: on random windows like every other row, and on windows that start at an episode's first step, which
 # always hold the context and the query (docs/results.md: random windows left seed 1 of both models at -0.26).
-TABLE_VARIANTS = {"bsuite/memory_len/15": {"episodewindows": EPISODE_WINDOWS}}
+TABLE_VARIANTS = {"bsuite/memory_len/15": ("episodewindows",)}
 # env id -> env-step budget: 6-35 minutes per run, two runs side by side on a 2-core CPU (docs/results.md).
 BUDGETS = {
     "bsuite/memory_len/4": 20_000,  # memory length 5
@@ -95,7 +96,7 @@ class Run:
         return f"{self.env.replace('/', '-')}-{self.method}-s{self.seed}"
 
     def command(self, out: pathlib.Path) -> list[str]:
-        extra = [*ENV_ARGS.get(self.env, []), *method_arguments(self.env, self.method)]
+        extra = [*ENV_ARGS.get(self.env, []), *method_arguments(self.method)]
         return [
             *("r2i-agent", "train", "--env", self.env, "--preset", "cpu", "--steps", str(self.steps)),
             *("--seed", str(self.seed), "--logdir", str(out / self.name), *extra),
@@ -104,18 +105,13 @@ class Run:
 
 def table_methods(env: str) -> list[str]:
     """The table's methods on ``env``: R2I and the RSSM, then each with every variant of TABLE_VARIANTS."""
-    return [*METHODS, *(f"{m}-{v}" for v in TABLE_VARIANTS.get(env, {}) for m in METHODS)]
+    return [*METHODS, *(f"{m}-{v}" for v in TABLE_VARIANTS.get(env, ()) for m in METHODS)]
 
 
-def method_arguments(env: str, method: str) -> list[str]:
-    """Arguments of ``method`` on ``env``: a METHODS entry, METHOD-VARIANT of TABLE_VARIANTS, or an ablation
-    r2i-CHANGE[-CHANGE...] of ABLATION_CHANGES."""
-    if method in METHODS:
-        return METHODS[method]
-    base, rest = method.split("-", 1)
-    if rest in TABLE_VARIANTS.get(env, {}):
-        return [*METHODS[base], *TABLE_VARIANTS[env][rest]]
-    return [*METHODS[base], *(flag for change in rest.split("-") for flag in ABLATION_CHANGES[change])]
+def method_arguments(method: str) -> list[str]:
+    """Arguments of ``method``: METHOD[-CHANGE...], a METHODS entry with each change of CHANGES."""
+    base, *changes = method.split("-")
+    return [*METHODS[base], *(flag for change in changes for flag in CHANGES[change])]
 
 
 def table_runs(seeds: tuple[int, ...] = SEEDS, ablation_seeds: tuple[int, ...] = ABLATION_SEEDS) -> list[Run]:
@@ -218,7 +214,7 @@ def report(runs: list[Run], out: pathlib.Path, plots: pathlib.Path | None) -> No
     # One plot per env and variant, its curves grouped by model.sequence_model: s3m (R2I) vs rssm.
     # Ablations differ from R2I in other fields and are not drawn.
     for env in dict.fromkeys(r.env for r in runs):
-        for variant in ["", *TABLE_VARIANTS.get(env, {})]:
+        for variant in ["", *TABLE_VARIANTS.get(env, ())]:
             methods = {f"{m}-{variant}" if variant else m for m in METHODS}
             dirs = [str(out / r.name) for r in runs if r.env == env and r.method in methods]
             dirs = [d for d in dirs if read_summary(pathlib.Path(d))]
