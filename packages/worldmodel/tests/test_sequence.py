@@ -200,3 +200,29 @@ def test_rssm_refuses_hidden_features(tiny_model, random_batch):
     for kind in ("hidden", "full"):
         with pytest.raises(ValueError, match=f"kind '{kind}' needs SSM hidden states x; RSSM has none"):
             model.policy_features(state, kind)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("lead", [(), (3,), (2, 4)])
+def test_carry_vector_round_trip_is_exact(kind, lead, tiny_model):
+    """carry_to_vector / carry_from_vector: every entry once (complex x as Re and Im), any leading dims."""
+    model = tiny_model(kind)
+    carries = [random_carry(model, seed) for seed in range(int(np.prod(lead, dtype=int)))]
+    carry = jax.tree.map(lambda *xs: jnp.stack(xs).reshape(*lead, *xs[0].shape), *carries)
+    vector = model.carry_to_vector(carry)
+    assert vector.shape == (*lead, model.carry_size) and vector.dtype == jnp.float32
+    entries = sum(x.size * (2 if jnp.iscomplexobj(x) else 1) for x in jax.tree.leaves(model.initial_carry()))
+    assert model.carry_size == entries
+    back = model.carry_from_vector(vector)
+    assert jax.tree.structure(back) == jax.tree.structure(carry)
+    for a, b in zip(jax.tree.leaves(carry), jax.tree.leaves(back), strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_carry_vector_of_the_wrong_size_is_refused(tiny_model):
+    model = tiny_model("s3m")
+    with pytest.raises(
+        ValueError, match=f"carry vector has 3 entries; this model's carry has {model.carry_size}"
+    ):
+        model.carry_from_vector(jnp.zeros(3))

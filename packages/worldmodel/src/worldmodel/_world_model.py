@@ -131,6 +131,40 @@ class WorldModel(eqx.Module):
         )
         return Carry(state=state, action=jnp.zeros(self.action_size, dtype))
 
+    @property
+    def carry_size(self) -> int:
+        """Length of :meth:`carry_to_vector`'s vector: every carry entry, complex x counted twice."""
+        leaves = jax.tree.leaves(self.initial_carry())
+        return sum(leaf.size * (2 if jnp.iscomplexobj(leaf) else 1) for leaf in leaves)
+
+    @staticmethod
+    def carry_to_vector(carry: Carry) -> Float[Array, "*batch C"]:
+        """The carry as one real float32 vector per sequence (complex x as [Re, Im]), e.g. to keep the
+        acting state in a replay buffer and start training windows from it (DreamerV3's replay context)."""
+        lead = carry.action.shape[:-1]
+        parts = []
+        for leaf in jax.tree.leaves(carry):
+            flat = leaf.reshape(*lead, -1)
+            parts += [flat.real, flat.imag] if jnp.iscomplexobj(flat) else [flat]
+        return jnp.concatenate([part.astype(jnp.float32) for part in parts], axis=-1)
+
+    def carry_from_vector(self, vector: Float[Array, "*batch C"]) -> Carry:
+        """Inverse of :meth:`carry_to_vector`: the carry (any leading dims) in this model's dtypes."""
+        if vector.shape[-1] != self.carry_size:
+            raise ValueError(
+                f"carry vector has {vector.shape[-1]} entries; this model's carry has {self.carry_size}"
+            )
+        lead = vector.shape[:-1]
+        leaves, treedef = jax.tree.flatten(self.initial_carry())
+        values, offset = [], 0
+        for leaf in leaves:
+            parts = 2 if jnp.iscomplexobj(leaf) else 1
+            chunks = jnp.split(vector[..., offset : offset + parts * leaf.size], parts, axis=-1)
+            value = jax.lax.complex(*chunks) if parts == 2 else chunks[0]
+            values.append(value.reshape(*lead, *leaf.shape).astype(leaf.dtype))
+            offset += parts * leaf.size
+        return jax.tree.unflatten(treedef, values)
+
     def features(self, state: LatentState) -> Float[Array, "*batch F"]:
         """(z, h): flattened one-hot z and h, over any leading dims."""
         return jnp.concatenate([_stoch_features(state), state.deter], axis=-1)
