@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from r2i_agent._config import agent_preset
-from r2i_agent._train import restore_train_state, train
+from r2i_agent._train import _Run, _to_batch, restore_train_state, train
+from worldmodel import WorldModel
 
 ENV = "bsuite/memory_len/2"
 
@@ -39,8 +40,9 @@ def parameters(config, logdir):
 
 
 @pytest.mark.slow
-def test_resume_is_exact_and_runs_are_reproducible(tmp_path):
-    config = small_config()
+@pytest.mark.parametrize("replay_context", [False, True])
+def test_resume_is_exact_and_runs_are_reproducible(tmp_path, replay_context):
+    config = small_config(replay_context=replay_context)
     whole, first, resumed = tmp_path / "whole", tmp_path / "parts", tmp_path / "parts"
     summary = train(config, ENV, 120, whole, progress=False)
     assert summary["updates"] > 0 and summary["env_steps"] == 120
@@ -103,3 +105,27 @@ def test_max_seconds_ends_the_run_with_a_checkpoint(tmp_path):
     summary = train(small_config(), ENV, 10_000, tmp_path, max_seconds=0.0, progress=False)
     assert summary["stopped_by"] == "max_seconds" and summary["env_steps"] < 10_000
     assert (tmp_path / "checkpoints" / str(summary["env_steps"])).is_dir()
+
+
+def test_replay_context_keeps_the_carry_each_step_was_acted_from(tmp_path):
+    """With ``replay_context`` every replayed step holds the acting carry its state came from, and a
+    sampled window keeps its own is_first at t = 0 (it continues from that carry instead of resetting)."""
+    config = small_config(replay_context=True, prefill=8)
+    run = _Run(config, ENV, tmp_path)
+    try:
+        acted_from = []
+        for _ in range(10):  # 4 vector steps of prefill (random actions) on 2 envs, then 6 acting
+            acted_from.append(np.asarray(WorldModel.carry_to_vector(run.carry)))
+            run.step_envs()
+        stored = run.replay.state_dict()["data"]["context"]
+        assert stored.shape[-1] == run.state.agent.world_model.carry_size
+        np.testing.assert_array_equal(stored[:, :10], np.stack(acted_from, axis=1))
+        assert np.abs(acted_from[-1]).max() > 0  # the acting carry is in use, not the zero one
+
+        sample = run.replay.sample(4, 8)
+        np.testing.assert_array_equal(np.asarray(_to_batch(sample).is_first), sample["is_first"])
+        del sample["context"]
+        assert np.asarray(_to_batch(sample).is_first)[:, 0].all()  # without context: a fresh start
+    finally:
+        run.env.close()
+        run.checkpointer.close()

@@ -9,7 +9,7 @@ import numpy as np
 
 from r2i_agent._agent import init_train_state, make_agent, make_update
 from r2i_agent._config import agent_preset
-from worldmodel import Batch
+from worldmodel import Batch, batch_loss
 
 B, T, OBS, A = 2, 8, 3, 2
 
@@ -119,3 +119,36 @@ def test_rollouts_from_terminal_starts_do_not_train_the_actor_or_critic():
     pairs = zip(actor_critic(state), actor_critic(learned), strict=True)
     moved = [not np.array_equal(a, b) for a, b in pairs]
     assert sum(moved) > len(moved) // 2  # a single live start is enough to move them
+
+
+def test_each_sequence_starts_from_its_own_context():
+    """``update(..., context)``: the world-model loss is ``batch_loss`` from the carries the context
+    vectors hold (sequence i from row i, however the B sequences are split into parts); an episode start
+    at t = 0 makes the context irrelevant; zero vectors are the zero carry of ``context=None``."""
+    config = agent_preset("tiny")
+    agent = make_agent(config, {"vector": (OBS,)}, A, "discrete", key=jax.random.key(0))
+    world_model = agent.world_model
+    context = jax.random.normal(jax.random.key(4), (B, world_model.carry_size))
+    mid_episode = batch()._replace(is_first=batch().is_first.at[:, 0].set(False))
+    key = jax.random.key(3)
+
+    parts = dataclasses.replace(config, train=dataclasses.replace(config.train, model_chunk=T))
+    updates = {B * T: make_update(config), T: make_update(parts)}  # all sequences at once; one per part
+    state = init_train_state(config, agent)
+
+    def model_loss(data, context, model_chunk=B * T):
+        return float(updates[model_chunk](state, data, key, context)[1]["model/loss"])
+
+    carries = world_model.carry_from_vector(context)
+    loss_of = eqx.filter_jit(
+        lambda carries: batch_loss(world_model, mid_episode, carries, jax.random.split(key)[0])[0]
+    )
+    want = float(loss_of(carries))
+    for model_chunk in updates:
+        np.testing.assert_allclose(model_loss(mid_episode, context, model_chunk), want, rtol=1e-5)
+    swapped = float(loss_of(jax.tree.map(lambda x: x[::-1], carries)))
+    assert abs(swapped - want) > 1e-3  # the rows are not interchangeable: order matters
+
+    assert model_loss(mid_episode, jnp.zeros_like(context)) == model_loss(mid_episode, None)
+    assert abs(model_loss(mid_episode, context) - model_loss(mid_episode, None)) > 1e-3
+    np.testing.assert_allclose(model_loss(batch(), context), model_loss(batch(), None), rtol=1e-6)

@@ -118,18 +118,17 @@ def chunk_count(starts: int, max_chunk: int) -> int:
 
 
 def _world_model_grads(
-    world_model: WorldModel, batch: Batch, key: PRNGKeyArray, max_steps: int
+    world_model: WorldModel, batch: Batch, carries: Carry, key: PRNGKeyArray, max_steps: int
 ) -> tuple[tuple[jax.Array, tuple[dict, Observed]], WorldModel]:
-    """World-model loss, metrics, posterior states [B, T] and gradients, over the B sequences in equal
-    parts of at most ``max_steps`` steps (B/parts · T) one after the other: the same numbers as all at once
-    (mean of equal parts; one key per sequence however split), with the backward pass's memory of one part.
+    """World-model loss, metrics, posterior states [B, T] and gradients from ``carries`` [B], over the B
+    sequences in equal parts of at most ``max_steps`` steps (B/parts · T) one after the other: the same
+    numbers as all at once (mean of equal parts; one key per sequence however split), with the backward
+    pass's memory of one part.
     """
     size, length = batch.reward.shape
     count = chunk_count(size, max(1, max_steps // length))
-    parts = jax.tree.map(lambda x: x.reshape(count, size // count, *x.shape[1:]), batch)
-    carries = jax.tree.map(
-        lambda x: x.reshape(count, size // count, *x.shape[1:]), initial_carries(world_model, size)
-    )
+    split = lambda tree: jax.tree.map(lambda x: x.reshape(count, size // count, *x.shape[1:]), tree)
+    parts, carries = split(batch), split(carries)
     keys = jax.random.split(key, size).reshape(count, size // count)
     grad_fn = eqx.filter_value_and_grad(batch_loss, has_aux=True)
 
@@ -194,10 +193,12 @@ def _actor_critic_grads(
     return (jnp.mean(totals), mean), grads
 
 
-def make_update(config: AgentConfig) -> Callable[[TrainState, Batch, PRNGKeyArray], tuple[TrainState, dict]]:
-    """A jitted update on a batch [B, T]: world model, then actor and critic on imagination from every
-    posterior state, then the slow critic and the return scale. An update whose losses or gradients are
-    not finite changes nothing and counts in ``skipped_in_a_row``.
+def make_update(config: AgentConfig) -> Callable[..., tuple[TrainState, dict]]:
+    """A jitted ``update(state, batch, key, context=None)`` on a batch [B, T]: world model, then actor and
+    critic on imagination from every posterior state, then the slow critic and the return scale. The
+    sequences start from ``context`` [B, C] (carries as ``WorldModel.carry_to_vector`` gives them) or, when
+    it is None, from zero carries. An update whose losses or gradients are not finite changes nothing and
+    counts in ``skipped_in_a_row``.
     """
     model_optimizer = make_optimizer(config.model.optim)
     ac_optimizer = _actor_critic_optimizer(config.actor_critic)
@@ -205,11 +206,22 @@ def make_update(config: AgentConfig) -> Callable[[TrainState, Batch, PRNGKeyArra
     settings = ActorCriticSettings(ac.discount, ac.lambda_, ac.entropy, ac.slow_regularizer, ac.return_decay)
 
     @eqx.filter_jit
-    def update(state: TrainState, batch: Batch, key: PRNGKeyArray) -> tuple[TrainState, dict]:
+    def update(
+        state: TrainState,
+        batch: Batch,
+        key: PRNGKeyArray,
+        context: Float[Array, "B C"] | None = None,
+    ) -> tuple[TrainState, dict]:
         agent = state.agent
         model_key, imagine_key = jax.random.split(key)
+        size = batch.reward.shape[0]
+        carries = (
+            initial_carries(agent.world_model, size)
+            if context is None
+            else agent.world_model.carry_from_vector(context)
+        )
         (model_loss, (model_metrics, observed)), model_grads = _world_model_grads(
-            agent.world_model, batch, model_key, config.train.model_chunk
+            agent.world_model, batch, carries, model_key, config.train.model_chunk
         )
         starts = jax.lax.stop_gradient(observed.state)
         start_continues = 1.0 - batch.is_terminal.astype(jnp.float32)

@@ -46,6 +46,11 @@ class TrainConfig:
     gradient, in replayed steps (sequences × T) per pass.
     episode_windows: start every replayed window at an episode start (else anywhere, so windows span
     episode boundaries and the resets handle them).
+    replay_context: keep the acting model's carry (its latent state, x included, and last action) with
+    every replayed step and start each window that begins mid-episode from it, as DreamerV3's replay
+    context does, instead of from a fresh state that has not seen the episode's start. Costs
+    ``WorldModel.carry_size`` floats of replay memory per step; the carries come from the parameters
+    that acted, so they go stale as the model trains.
     """
 
     num_envs: int = 8
@@ -64,6 +69,7 @@ class TrainConfig:
     imagination_chunk: int = 1024
     model_chunk: int = 8192
     episode_windows: bool = False
+    replay_context: bool = False
 
     @property
     def env_steps_per_update(self) -> float:

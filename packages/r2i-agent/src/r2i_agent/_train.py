@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import r2i_envs
-from worldmodel import Batch, initial_carries
+from worldmodel import Batch, WorldModel, initial_carries
 
 from ._agent import TrainState, act_jit, init_train_state, make_agent, make_update
 from ._checkpoint import Checkpointer
@@ -62,19 +62,25 @@ def _obs_shapes(env) -> dict[str, tuple[int, ...]]:
     return {key: tuple(env.obs_space[key].shape) for key in OBS_KEYS if key in env.obs_space}
 
 
-def _replay_fields(env, action_size: int) -> dict[str, Field]:
+def _replay_fields(env, action_size: int, context_size: int = 0) -> dict[str, Field]:
+    """Replay's per-step fields besides the flags: observations, action, reward and, when
+    ``context_size`` > 0, the acting carry as a vector (``replay_context``)."""
     fields = {
         key: Field(shape, np.dtype(env.obs_space[key].dtype)) for key, shape in _obs_shapes(env).items()
     }
     fields["action"] = Field((action_size,), np.dtype(np.float32))
     fields["reward"] = Field((), np.dtype(np.float32))
+    if context_size:
+        fields["context"] = Field((context_size,), np.dtype(np.float32))
     return fields
 
 
 def _to_batch(sample: dict[str, np.ndarray]) -> Batch:
-    """Replay windows [B, T] as the world model's batch; each window starts as a new sequence."""
+    """Replay windows [B, T] as the world model's batch. Without a stored ``context`` every window starts
+    as a new sequence; with one, a window that begins mid-episode continues from it."""
     is_first = sample["is_first"].copy()
-    is_first[:, 0] = True
+    if "context" not in sample:
+        is_first[:, 0] = True
     return Batch(
         obs={key: jnp.asarray(value) for key, value in _observation(sample).items()},
         action=jnp.asarray(sample["action"]),
@@ -82,6 +88,9 @@ def _to_batch(sample: dict[str, np.ndarray]) -> Batch:
         is_first=jnp.asarray(is_first),
         is_terminal=jnp.asarray(sample["is_terminal"]),
     )
+
+
+_carry_vector_jit = jax.jit(WorldModel.carry_to_vector)
 
 
 def _env_action(kind: str, action: np.ndarray) -> np.ndarray:
@@ -108,7 +117,11 @@ class _Run:
         self.update = make_update(config)
         self.replay = Replay(
             config.train.replay_capacity,
-            _replay_fields(self.env, self.action_size),
+            _replay_fields(
+                self.env,
+                self.action_size,
+                agent.world_model.carry_size if config.train.replay_context else 0,
+            ),
             config.train.num_envs,
             seed=config.seed,
         )
@@ -176,6 +189,10 @@ class _Run:
         observation = _observation(self.obs)
         num = self.config.train.num_envs
         tick = time.perf_counter()
+        # The carry this step's state is computed from: where a replayed window starting here picks up.
+        context = (
+            {"context": np.asarray(_carry_vector_jit(self.carry))} if self.config.train.replay_context else {}
+        )
         if self.counters.env_steps < self.config.train.prefill:
             action = _random_actions(self.rng, self.kind, num, self.action_size)
         else:
@@ -192,6 +209,7 @@ class _Run:
                 "is_first": self.obs["is_first"],
                 "is_last": self.obs["is_last"],
                 "is_terminal": self.obs["is_terminal"],
+                **context,
             }
         )
         tick = time.perf_counter()
@@ -223,10 +241,12 @@ class _Run:
             train.batch_length, **windows
         ):
             tick = time.perf_counter()
-            batch = _to_batch(self.replay.sample(train.batch_size, train.batch_length, **windows))
+            sample = self.replay.sample(train.batch_size, train.batch_length, **windows)
+            batch = _to_batch(sample)
+            context = jnp.asarray(sample["context"][:, 0]) if "context" in sample else None
             tock = time.perf_counter()
             key = jax.random.fold_in(self.update_key, self.counters.updates)
-            self.state, step_metrics = self.update(self.state, batch, key)
+            self.state, step_metrics = self.update(self.state, batch, key, context)
             self.counters.updates += 1
             metrics.append(step_metrics)
             skipped = int(self.state.skipped_in_a_row)  # waits for the update
