@@ -2,7 +2,10 @@
 
 Every row is one `r2i-agent train` command (print them with --dry-run); runs go into OUT/<name> and a run
 whose summary.json already shows its full budget is not run again, so an interrupted table continues where
-it stopped. --jobs 2 runs two at a time (this machine has 2 cores; more only slows every run down).
+it stopped. --jobs 2 runs two at a time (this machine has 2 cores; more only slows every run down);
+--pin-cores also pins each of them to a core of its own (`taskset -c`), 9-10% faster here (docs/benchmarks.md)
+and independent of the machine's core count, but not bitwise equal to unpinned runs (XLA's thread count
+changes the order of its sums).
 --report prints the markdown table of final scores (mean episode return of each run's last 100 episodes)
 and draws one learning-curve PNG per environment with `r2i-agent plot`.
 
@@ -18,7 +21,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import pathlib
+import queue
 import re
 import shlex
 import shutil
@@ -39,6 +44,7 @@ CHANGES = {
     "full": ["--model.policy_input", "full"],
     "noresets": ["--model.ssm.resets", "false"],
     "episodewindows": ["--train.episode_windows", "true"],
+    "replaycontext": ["--train.replay_context", "true"],
 }
 # env id -> the ablations of the `r2i` row run there (names of CHANGES joined by '-'). At memory length 30 the
 # paper's three (policy input, resets, windows) are run on random windows and again on episode-start windows,
@@ -54,9 +60,10 @@ ABLATIONS = {
     "bsuite/discounting_chain/0": ("output",),
 }
 # env id -> more table rows there (both methods, every seed), named METHOD-CHANGE. Memory length 30 is run
-# twice: on random windows like every other row, and on windows that start at an episode's first step, which
-# always hold the context and the query (docs/results.md: random windows left seed 1 of both models at -0.26).
-TABLE_VARIANTS = {"bsuite/memory_len/15": ("episodewindows",)}
+# three times: on random windows like every other row; on windows that start at an episode's first step,
+# which always hold the context and the query (docs/results.md: random windows left seed 1 of both models at
+# -0.26); and on random windows that start from the acting model's stored state (replay context).
+TABLE_VARIANTS = {"bsuite/memory_len/15": ("episodewindows", "replaycontext")}
 # env id -> env-step budget: 6-35 minutes per run, two runs side by side on a 2-core CPU (docs/results.md).
 BUDGETS = {
     "bsuite/memory_len/4": 20_000,  # memory length 5
@@ -165,16 +172,24 @@ def final_return(run_dir: pathlib.Path, episodes: int = 100) -> float:
     return total / (episodes - left)
 
 
-def execute(run: Run, out: pathlib.Path) -> str:
+def execute(run: Run, out: pathlib.Path, cores: queue.Queue | None = None) -> str:
+    """Run (or continue) ``run`` unless done; with ``cores``, on one core taken from it for the run."""
     summary = read_summary(out / run.name)
     if summary and summary.get("env_steps", 0) >= run.steps:
         return f"{run.name}: done already"
     command = run.command(out)
     if (out / run.name / "config.json").is_file():  # an interrupted run continues from its checkpoint
         command = ["r2i-agent", "train", "--resume", "--logdir", str(out / run.name)]
+    core = None if cores is None else cores.get()
+    if core is not None:
+        command = ["taskset", "-c", str(core), *command]
     start = time.perf_counter()
-    with open(out / f"{run.name}.log", "w") as log:
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with open(out / f"{run.name}.log", "w") as log:
+            code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        if core is not None:
+            cores.put(core)
     wall = time.perf_counter() - start
     if (out / run.name).is_dir():  # a run refused before it started leaves no folder
         (out / run.name / "wall_seconds.txt").write_text(f"{wall:.0f}\n")
@@ -223,6 +238,19 @@ def report(runs: list[Run], out: pathlib.Path, plots: pathlib.Path | None) -> No
                 subprocess.check_call(["r2i-agent", "plot", *dirs, "-o", str(png)])
 
 
+def core_pool(jobs: int) -> queue.Queue:
+    """The cores the jobs may use, one per job (the first ``jobs`` this process may run on)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if jobs > len(allowed):
+        sys.exit(f"--pin-cores: {jobs} jobs but only {len(allowed)} cores ({allowed}) to pin them to")
+    if shutil.which("taskset") is None:
+        sys.exit("--pin-cores needs `taskset` (util-linux) on PATH")
+    cores: queue.Queue = queue.Queue()
+    for core in allowed[:jobs]:
+        cores.put(core)
+    return cores
+
+
 def main(argv: list[str] | None = None) -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
@@ -233,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--ablation-seeds", type=int, nargs="+", default=list(ABLATION_SEEDS), help="ablation seeds"
     )
+    parser.add_argument("--pin-cores", action="store_true", help="run each job on a core of its own")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
     parser.add_argument("--report", action="store_true", help="print the table of finished runs")
     parser.add_argument("--plots", type=pathlib.Path, default=None, help="with --report: PNG folder")
@@ -249,9 +278,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.report:
         report(runs, args.out, args.plots)
         return
+    cores = core_pool(args.jobs) if args.pin_cores else None
     args.out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(args.jobs) as pool:
-        for line in pool.map(lambda r: execute(r, args.out), runs):
+        for line in pool.map(lambda r: execute(r, args.out, cores), runs):
             print(line, flush=True)
 
 
