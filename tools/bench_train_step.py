@@ -17,6 +17,7 @@ machine's f32 matmul throughput, measured in the same run. A Markdown summary go
     uv run python tools/bench_train_step.py                       # full agent (docs/benchmarks.md)
     uv run python tools/bench_train_step.py --update world-model  # world-model step only, width 512
     uv run python tools/bench_train_step.py --quick               # small sizes, a minute
+    uv run python tools/bench_train_step.py --first-step-parts --rows vector:16:64  # first step, in parts
 """
 
 import argparse
@@ -104,19 +105,43 @@ def agent_config(kind: str, B: int, T: int, quick: bool, chunk: int | None = Non
     return dataclasses.replace(base, model=model, train=train)
 
 
-def build_agent_update(kind: str, obs: str, B: int, T: int, args):
-    """(call, parameter count, cost) for one full agent update on fixed inputs; ``cost()`` gives
-    (FLOPs per step, peak bytes) and must run after the timing (its compile would warm the cache)."""
+def agent_update_inputs(kind: str, obs: str, B: int, T: int, args):
+    """(a fresh jitted update, (state, batch, key) to call it with, parameter count)."""
     from r2i_agent._agent import init_train_state, make_agent, make_update
 
     config = agent_config(kind, B, T, args.quick, args.imagination_chunk)
     shapes = {"image": (64, 64, 3)} if obs == "image" else {"vector": (args.obs_size,)}
     agent = make_agent(config, shapes, args.action_size, "discrete", key=jax.random.key(0))
-    state = init_train_state(config, agent)
-    update = make_update(config)
-    batch = make_batch(B, T, obs, args.obs_size, args.action_size)
-    key = jax.random.key(1)
+    inputs = (init_train_state(config, agent), make_batch(B, T, obs, args.obs_size, args.action_size))
     params = sum(x.size for x in jax.tree.leaves(eqx.filter(agent, eqx.is_inexact_array)))
+    return make_update(config), (*inputs, jax.random.key(1)), params
+
+
+def first_step_parts(kind: str, obs: str, B: int, T: int, args) -> dict:
+    """Seconds of each part of a fresh update's first step: trace + lower to HLO, XLA compile, the first
+    run of the compiled program, and a second run (the steady state) for comparison."""
+    update, inputs, _ = agent_update_inputs(kind, obs, B, T, args)
+    tick = time.perf_counter()
+    lowered = update.lower(*inputs)
+    lower = time.perf_counter() - tick
+    tick = time.perf_counter()
+    compiled = lowered.compile()
+    compile_ = time.perf_counter() - tick
+    runs = []
+    for _ in range(2):
+        tick = time.perf_counter()
+        jax.block_until_ready(compiled(*inputs))
+        runs.append(time.perf_counter() - tick)
+    parts = {"trace_lower": lower, "compile": compile_, "first_run": runs[0], "second_run": runs[1]}
+    text = lowered.as_text()  # StableHLO: its size and loops are what XLA compiles
+    size = {"hlo_chars": len(text), "while_loops": text.count("stablehlo.while")}
+    return {"model": kind, "obs": obs, "B": B, "T": T, **{k: round(v, 2) for k, v in parts.items()}, **size}
+
+
+def build_agent_update(kind: str, obs: str, B: int, T: int, args):
+    """(call, parameter count, cost) for one full agent update on fixed inputs; ``cost()`` gives
+    (FLOPs per step, peak bytes) and must run after the timing (its compile would warm the cache)."""
+    update, (state, batch, key), params = agent_update_inputs(kind, obs, B, T, args)
 
     def call():
         return update(state, batch, key)[1]["model/loss"]
@@ -229,6 +254,11 @@ def main(argv=None) -> None:
     parser.add_argument("--obs-size", type=int, default=64)
     parser.add_argument("--action-size", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--first-step-parts",
+        action="store_true",
+        help="agent rows: time trace + lower, compile, first and second run of a fresh update instead",
+    )
     args = parser.parse_args(argv)
     kept = keep_freed_memory(os.environ)
     if args.update == "agent":
@@ -237,6 +267,11 @@ def main(argv=None) -> None:
         args.rows = args.rows or (
             [("vector", 4, 64), ("vector", 4, 256)] if args.quick else DEFAULT_AGENT_ROWS
         )
+        if args.first_step_parts:
+            for obs, B, T in args.rows:
+                for kind in ("s3m", "rssm"):
+                    emit({"kind": "first_step_parts", **first_step_parts(kind, obs, B, T, args)})
+            return
         run_agent_rows(args, info)
         return
     lengths = args.lengths or [64, 256, 1024]

@@ -49,7 +49,8 @@ CHANGES = {
 # env id -> the ablations of the `r2i` row run there (names of CHANGES joined by '-'). At memory length 30 the
 # paper's three (policy input, resets, windows) are run on random windows and again on episode-start windows,
 # the setting where plain R2I learns it; on discounting_chain policy input output (z, h), which kept the best
-# arm where hidden (z, x) left it.
+# arm where hidden (z, x) left it; on the POPGym tasks replay context, whose windows start mid-episode (the
+# first steps of a window without it lack the cards seen before it).
 _PAPER_ABLATIONS = ("output", "full", "noresets", "episodewindows")
 ABLATIONS = {
     "bsuite/memory_len/9": _PAPER_ABLATIONS,
@@ -58,6 +59,8 @@ ABLATIONS = {
         *(f"{change}-episodewindows" for change in ("output", "full", "noresets")),
     ),
     "bsuite/discounting_chain/0": ("output",),
+    "popgym/RepeatPreviousEasy": ("replaycontext",),
+    "popgym/AutoencodeEasy": ("replaycontext",),
 }
 # env id -> more table rows there (both methods, every seed), named METHOD-CHANGE. Memory length 30 is run
 # three times: on random windows like every other row; on windows that start at an episode's first step,
