@@ -79,7 +79,7 @@ def main(argv=None) -> None:
     optimizer = make_optimizer(config.optim)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     step = eqx.filter_jit(train_step)
-    probe = _to_batch(replay.sample(512, args.length, episode_starts=True))
+    probe, _ = _to_batch(replay.sample(512, args.length, episode_starts=True))  # no context: fresh starts
 
     @eqx.filter_jit
     def predict(model, batch, key):
@@ -115,7 +115,7 @@ def main(argv=None) -> None:
     for i in range(args.updates + 1):
         if i % args.every == 0:
             print(json.dumps(report(i, time.perf_counter() - start)), flush=True)
-        batch = _to_batch(replay.sample(args.batch, args.length))
+        batch, _ = _to_batch(replay.sample(args.batch, args.length))
         carry = initial_carries(model, args.batch)
         model, opt_state, _, _ = step(model, opt_state, optimizer, batch, carry, jax.random.key(10_000 + i))
 

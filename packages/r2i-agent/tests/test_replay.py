@@ -102,3 +102,13 @@ def test_bad_steps_are_refused_with_the_key_named():
         replay.add({k: v for k, v in step.items() if k != "counter"})
     with pytest.raises(ValueError, match="fewer than a window"):
         replay.sample(4, 8)
+
+
+def test_first_step_only_fields_come_for_each_windows_first_step():
+    replay = filled(300, 70, seed=3)
+    whole = replay.sample(16, 8)
+    replay = filled(300, 70, seed=3)
+    firsts = replay.sample(16, 8, first_step_only=("counter",))
+    assert firsts["counter"].shape == (16,) and firsts["image"].shape == (16, 8, 4, 4, 3)
+    np.testing.assert_array_equal(firsts["counter"], whole["counter"][:, 0])  # same windows, same draws
+    np.testing.assert_array_equal(firsts["image"], whole["image"])

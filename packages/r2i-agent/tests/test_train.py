@@ -122,10 +122,13 @@ def test_replay_context_keeps_the_carry_each_step_was_acted_from(tmp_path):
         np.testing.assert_array_equal(stored[:, :10], np.stack(acted_from, axis=1))
         assert np.abs(acted_from[-1]).max() > 0  # the acting carry is in use, not the zero one
 
-        sample = run.replay.sample(4, 8)
-        np.testing.assert_array_equal(np.asarray(_to_batch(sample).is_first), sample["is_first"])
+        sample = run.replay.sample(4, 8, first_step_only=("context",))
+        batch, context = _to_batch(sample)
+        np.testing.assert_array_equal(np.asarray(batch.is_first), sample["is_first"])
+        np.testing.assert_array_equal(np.asarray(context), sample["context"])
         del sample["context"]
-        assert np.asarray(_to_batch(sample).is_first)[:, 0].all()  # without context: a fresh start
+        batch, context = _to_batch(sample)
+        assert np.asarray(batch.is_first)[:, 0].all() and context is None  # without context: a fresh start
     finally:
         run.env.close()
         run.checkpointer.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
@@ -122,11 +122,14 @@ class Replay:
             return False
         return not episode_starts or bool(self._episode_start_offsets(length, check=False)[0].size)
 
-    def sample(self, batch: int, length: int, *, episode_starts: bool = False) -> dict[str, np.ndarray]:
+    def sample(
+        self, batch: int, length: int, *, episode_starts: bool = False, first_step_only: Collection[str] = ()
+    ) -> dict[str, np.ndarray]:
         """``batch`` windows of ``length`` consecutive steps, uniform over all valid windows.
 
         With ``episode_starts=True`` every window begins at a step with ``is_first`` set (uniform over
-        such steps that leave room for a whole window).
+        such steps that leave room for a whole window). The fields in ``first_step_only`` come for each
+        window's first step alone ([batch, ...], not [batch, length, ...]), e.g. a state to start it from.
         """
         if not self.can_sample(length):
             raise ValueError(f"replay holds {self._count} steps per env, fewer than a window of {length}")
@@ -138,7 +141,10 @@ class Replay:
             envs = self._rng.integers(0, self.num_envs, size=batch)
             starts = self._rng.integers(0, self._count - length + 1, size=batch)
         times = (self._oldest() + starts[:, None] + np.arange(length)) % self.steps_per_env
-        return {key: values[envs[:, None], times] for key, values in self._data.items()}
+        return {
+            key: values[envs, times[:, 0]] if key in first_step_only else values[envs[:, None], times]
+            for key, values in self._data.items()
+        }
 
     def _episode_start_offsets(self, length: int, check: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(env, offset from the oldest step) of every ``is_first`` step with room for a window."""

@@ -75,19 +75,22 @@ def _replay_fields(env, action_size: int, context_size: int = 0) -> dict[str, Fi
     return fields
 
 
-def _to_batch(sample: dict[str, np.ndarray]) -> Batch:
-    """Replay windows [B, T] as the world model's batch. Without a stored ``context`` every window starts
-    as a new sequence; with one, a window that begins mid-episode continues from it."""
+def _to_batch(sample: dict[str, np.ndarray]) -> tuple[Batch, jax.Array | None]:
+    """Replay windows [B, T] as the world model's batch, and the carries [B, C] they start from. Without a
+    stored ``context`` (None) every window starts as a new sequence; with one, a window that begins
+    mid-episode continues from its first step's context."""
+    context = sample.get("context")
     is_first = sample["is_first"].copy()
-    if "context" not in sample:
+    if context is None:
         is_first[:, 0] = True
-    return Batch(
+    batch = Batch(
         obs={key: jnp.asarray(value) for key, value in _observation(sample).items()},
         action=jnp.asarray(sample["action"]),
         reward=jnp.asarray(sample["reward"]),
         is_first=jnp.asarray(is_first),
         is_terminal=jnp.asarray(sample["is_terminal"]),
     )
+    return batch, None if context is None else jnp.asarray(context)
 
 
 _carry_vector_jit = jax.jit(WorldModel.carry_to_vector)
@@ -241,9 +244,10 @@ class _Run:
             train.batch_length, **windows
         ):
             tick = time.perf_counter()
-            sample = self.replay.sample(train.batch_size, train.batch_length, **windows)
-            batch = _to_batch(sample)
-            context = jnp.asarray(sample["context"][:, 0]) if "context" in sample else None
+            sample = self.replay.sample(
+                train.batch_size, train.batch_length, **windows, first_step_only=("context",)
+            )
+            batch, context = _to_batch(sample)
             tock = time.perf_counter()
             key = jax.random.fold_in(self.update_key, self.counters.updates)
             self.state, step_metrics = self.update(self.state, batch, key, context)
