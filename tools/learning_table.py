@@ -3,7 +3,7 @@
 Every row is one `r2i-agent train` command (print them with --dry-run); runs go into OUT/<name> and a run
 whose summary.json already shows its full budget is not run again, so an interrupted table continues where
 it stopped. --jobs 2 runs two at a time (this machine has 2 cores; more only slows every run down);
---pin-cores also pins each of them to a core of its own (`taskset -c`), 9-10% faster here (docs/benchmarks.md)
+--pin-cores also pins each of them to a core of its own (`taskset -c`), 9% faster here (docs/benchmarks.md)
 and independent of the machine's core count, but not bitwise equal to unpinned runs (XLA's thread count
 changes the order of its sums).
 --report prints the markdown table of final scores (mean episode return of each run's last 100 episodes)
