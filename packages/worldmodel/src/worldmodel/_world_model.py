@@ -37,6 +37,11 @@ def _stoch_features(state: LatentState) -> Float[Array, "*batch SK"]:
     return state.stoch.reshape(*state.stoch.shape[:-2], -1)
 
 
+def _real_parts(leaf: Array) -> int:
+    """Real numbers per entry of ``leaf`` in a carry vector: 2 for complex x (Re, Im), else 1."""
+    return 2 if jnp.iscomplexobj(leaf) else 1
+
+
 _POLICY_FEATURES: dict[str, Callable[[LatentState], list[Array]]] = {
     "output": lambda s: [_stoch_features(s), s.deter],
     "hidden": lambda s: [_stoch_features(s), _hidden_features(s)],
@@ -134,8 +139,7 @@ class WorldModel(eqx.Module):
     @property
     def carry_size(self) -> int:
         """Length of :meth:`carry_to_vector`'s vector: every carry entry, complex x counted twice."""
-        leaves = jax.tree.leaves(self.initial_carry())
-        return sum(leaf.size * (2 if jnp.iscomplexobj(leaf) else 1) for leaf in leaves)
+        return sum(leaf.size * _real_parts(leaf) for leaf in jax.tree.leaves(self.initial_carry()))
 
     @staticmethod
     def carry_to_vector(carry: Carry) -> Float[Array, "*batch C"]:
@@ -145,7 +149,7 @@ class WorldModel(eqx.Module):
         parts = []
         for leaf in jax.tree.leaves(carry):
             flat = leaf.reshape(*lead, -1)
-            parts += [flat.real, flat.imag] if jnp.iscomplexobj(flat) else [flat]
+            parts += [flat.real, flat.imag] if _real_parts(flat) == 2 else [flat]
         return jnp.concatenate([part.astype(jnp.float32) for part in parts], axis=-1)
 
     def carry_from_vector(self, vector: Float[Array, "*batch C"]) -> Carry:
@@ -158,7 +162,7 @@ class WorldModel(eqx.Module):
         leaves, treedef = jax.tree.flatten(self.initial_carry())
         values, offset = [], 0
         for leaf in leaves:
-            parts = 2 if jnp.iscomplexobj(leaf) else 1
+            parts = _real_parts(leaf)
             chunks = jnp.split(vector[..., offset : offset + parts * leaf.size], parts, axis=-1)
             value = jax.lax.complex(*chunks) if parts == 2 else chunks[0]
             values.append(value.reshape(*lead, *leaf.shape).astype(leaf.dtype))
