@@ -48,18 +48,21 @@ CHANGES = {
 }
 # env id -> the ablations of the `r2i` row run there (names of CHANGES joined by '-'). At memory length 30 the
 # paper's three (policy input, resets, windows) are run on random windows and again on episode-start windows,
-# the setting where plain R2I learns it; on discounting_chain policy input output (z, h), which kept the best
+# the setting where plain R2I learns it, and policy input full with replay context (the two changes that each
+# let R2I learn it on random windows); on discounting_chain policy input output (z, h), which kept the best
 # arm where hidden (z, x) left it; on the POPGym tasks replay context, whose windows start mid-episode (the
-# first steps of a window without it lack the cards seen before it).
+# first steps of a window without it lack the cards seen before it), and on RepeatPreviousEasy policy input
+# full.
 _PAPER_ABLATIONS = ("output", "full", "noresets", "episodewindows")
 ABLATIONS = {
     "bsuite/memory_len/9": _PAPER_ABLATIONS,
     "bsuite/memory_len/15": (
         *_PAPER_ABLATIONS,
         *(f"{change}-episodewindows" for change in ("output", "full", "noresets")),
+        "full-replaycontext",
     ),
     "bsuite/discounting_chain/0": ("output",),
-    "popgym/RepeatPreviousEasy": ("replaycontext",),
+    "popgym/RepeatPreviousEasy": ("replaycontext", "full"),
     "popgym/AutoencodeEasy": ("replaycontext",),
 }
 # env id -> more table rows there (both methods, every seed), named METHOD-CHANGE. Memory length 30 is run
