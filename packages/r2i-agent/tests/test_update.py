@@ -1,6 +1,8 @@
 """The jitted update: it learns from finite batches and skips non-finite ones without touching anything."""
 
+import collections
 import dataclasses
+import re
 
 import equinox as eqx
 import jax
@@ -9,7 +11,7 @@ import numpy as np
 
 from r2i_agent._agent import init_train_state, make_agent, make_update
 from r2i_agent._config import agent_preset
-from worldmodel import Batch, batch_loss
+from worldmodel import Batch, batch_loss, initial_carries
 
 B, T, OBS, A = 2, 8, 3, 2
 
@@ -152,3 +154,34 @@ def test_each_sequence_starts_from_its_own_context():
     assert model_loss(mid_episode, jnp.zeros_like(context)) == model_loss(mid_episode, None)
     assert abs(model_loss(mid_episode, context) - model_loss(mid_episode, None)) > 1e-3
     np.testing.assert_allclose(model_loss(batch(), context), model_loss(batch(), None), rtol=1e-6)
+
+
+def _convolutions(compiled_text: str) -> collections.Counter:
+    """(output shape, dimension labels) of every convolution in an optimized XLA program."""
+    return collections.Counter(re.findall(r"= (\S+) convolution\(.*?dim_labels=([^,\s]+)", compiled_text))
+
+
+def test_image_update_compiles_its_convolutions_like_a_plain_world_model_gradient():
+    """XLA's CPU backend rewrites convolutions into the form its fast kernels take only where they sit
+    outside loops; the world-model gradient inside ``lax.scan`` (even of one part) kept the generic
+    form and made the image update 10× slower (docs/benchmarks.md). With B·T within one part, the
+    update's convolutions must compile to exactly those of ``jit(grad(batch_loss))``."""
+    config = agent_preset("tiny")
+    shapes = {"image": (64, 64, 3)}
+    agent = make_agent(config, shapes, A, "discrete", key=jax.random.key(0))
+    rng = np.random.default_rng(0)
+    images = Batch(
+        obs={"image": jnp.asarray(rng.integers(0, 256, (B, T, 64, 64, 3)), jnp.uint8)},
+        action=jax.nn.one_hot(jnp.asarray(rng.integers(0, A, (B, T))), A),
+        reward=jnp.zeros((B, T)),
+        is_first=jnp.zeros((B, T), bool).at[:, 0].set(True),
+        is_terminal=jnp.zeros((B, T), bool),
+    )
+    key = jax.random.key(1)
+    update = make_update(config).lower(init_train_state(config, agent), images, key).compile()
+    carries = initial_carries(agent.world_model, B)
+    grad = eqx.filter_jit(eqx.filter_value_and_grad(batch_loss, has_aux=True))
+    plain = grad.lower(agent.world_model, images, carries, key).compile()
+    want = _convolutions(plain.compiled.as_text())
+    assert sum(want.values()) >= 16  # 4 encoder and 4 decoder layers, forward and backward
+    assert _convolutions(update.compiled.as_text()) == want

@@ -124,13 +124,21 @@ def _world_model_grads(
     sequences in equal parts of at most ``max_steps`` steps (B/parts · T) one after the other: the same
     numbers as all at once (mean of equal parts; one key per sequence however split), with the backward
     pass's memory of one part.
+
+    One part is taken without a loop: XLA's CPU backend left the image CNN's convolutions inside even a
+    one-step ``lax.scan`` in a generic form, 10× slower (docs/benchmarks.md). With more than one part
+    (B·T > ``max_steps``) that slow path remains for image observations.
     """
     size, length = batch.reward.shape
     count = chunk_count(size, max(1, max_steps // length))
+    grad_fn = eqx.filter_value_and_grad(batch_loss, has_aux=True)
+    keys = jax.random.split(key, size)
+    if count == 1:
+        (loss, (metrics, observed, _)), grads = grad_fn(world_model, batch, carries, keys)
+        return (loss, (metrics, observed)), grads
     split = lambda tree: jax.tree.map(lambda x: x.reshape(count, size // count, *x.shape[1:]), tree)
     parts, carries = split(batch), split(carries)
-    keys = jax.random.split(key, size).reshape(count, size // count)
-    grad_fn = eqx.filter_value_and_grad(batch_loss, has_aux=True)
+    keys = keys.reshape(count, size // count)
 
     def body(grad_sum, inputs):
         (loss, (metrics, observed, _)), grads = grad_fn(world_model, *inputs)
