@@ -6,6 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from worldmodel import (
     Batch,
@@ -19,6 +21,7 @@ from worldmodel import (
     train_step,
     twohot_symlog_loss,
 )
+from worldmodel._nets import upsample_conv
 
 
 def stack(batches):
@@ -162,6 +165,38 @@ def test_image_observations_shapes_and_loss():
     assert embed.shape == (embed_size,) and mean.shape == (64, 64, 3)
     np.testing.assert_allclose(image_loss, jnp.sum((mean - (image / 255.0 - 0.5)) ** 2), rtol=1e-5)
     assert set(metrics) >= {"recon_image", "recon_vector"} and np.isfinite(loss)
+
+
+@given(
+    channels=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+    size=st.tuples(st.integers(1, 6), st.integers(1, 6)),
+    use_bias=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=15, deadline=None)
+def test_upsample_conv_is_the_transposed_convolution(channels, size, use_bias, seed):
+    """The decoder's phase-wise convolution gives equinox's ConvTranspose2d (kernel 4, stride 2,
+    padding 1): values and gradients for input and weight, in float64."""
+    with jax.enable_x64(True):
+        keys = jax.random.split(jax.random.key(seed), 3)
+        conv = eqx.nn.ConvTranspose2d(
+            *channels, 4, stride=2, padding=1, use_bias=use_bias, key=keys[0], dtype=jnp.float64
+        )
+        x = jax.random.normal(keys[1], (channels[0], *size), jnp.float64)
+        cotangent = jax.random.normal(keys[2], (channels[1], 2 * size[0], 2 * size[1]), jnp.float64)
+        want, want_vjp = eqx.filter_vjp(lambda c, x: c(x), conv, x)
+        got, got_vjp = eqx.filter_vjp(upsample_conv, conv, x)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        got_grads, want_grads = jax.tree.leaves(got_vjp(cotangent)), jax.tree.leaves(want_vjp(cotangent))
+        assert len(got_grads) == (3 if use_bias else 2)  # weight, bias if any, input
+        for a, b in zip(got_grads, want_grads, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_upsample_conv_refuses_other_transposed_convolutions():
+    conv = eqx.nn.ConvTranspose2d(2, 2, 3, stride=2, padding=1, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="kernel 4, stride 2, padding 1"):
+        upsample_conv(conv, jnp.zeros((2, 4, 4)))
 
 
 def test_bad_observation_shapes_are_refused():

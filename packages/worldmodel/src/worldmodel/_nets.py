@@ -152,6 +152,39 @@ def _channel_norm(norm: eqx.nn.LayerNorm, x: Float[Array, "C H W"]) -> Float[Arr
     return jnp.moveaxis(jax.vmap(jax.vmap(norm))(jnp.moveaxis(x, 0, -1)), -1, 0)
 
 
+def upsample_conv(conv: eqx.nn.ConvTranspose2d, x: Float[Array, "I H W"]) -> Float[Array, "O 2*H 2*W"]:
+    """``conv(x)`` for the decoder's transposed convolutions (kernel 4, stride 2, padding 1), computed as
+    four stride-1 convolutions with 2×2 kernels, one per output phase, interleaved.
+
+    Same numbers as ``conv(x)``; why: XLA's CPU backend takes the weight gradient of ``conv(x)`` in a form
+    whose cost grows faster than the batch (decoder forward + backward over 256 / 1,024 images: 4.4 /
+    36.4 s), where stride-1 weight gradients run on its fast kernels (docs/benchmarks.md).
+    """
+    if (
+        (conv.kernel_size, conv.stride, conv.padding, conv.output_padding, conv.dilation)
+        != ((4, 4), (2, 2), ((1, 1), (1, 1)), (0, 0), (1, 1))
+        or conv.groups != 1
+        or conv.padding_mode != "ZEROS"
+    ):
+        raise ValueError("upsample_conv takes a ConvTranspose2d with kernel 4, stride 2, padding 1")
+    # Output row 2u + a reads input rows u - 1, u (kernel rows 0, 2) for a = 0 and u, u + 1 (rows 1, 3)
+    # for a = 1; the same for columns.
+    pads = ((1, 0), (0, 1))
+    phases = [
+        [
+            jax.lax.conv_general_dilated(x[None], conv.weight[:, :, a::2, b::2], (1, 1), (pads[a], pads[b]))[
+                0
+            ]
+            for b in (0, 1)
+        ]
+        for a in (0, 1)
+    ]
+    out, height, width = phases[0][0].shape
+    y = jnp.stack([jnp.stack(row, axis=-1) for row in phases], axis=-3)  # [O, H, 2 (a), W, 2 (b)]
+    y = y.reshape(out, 2 * height, 2 * width)
+    return y if conv.bias is None else y + conv.bias
+
+
 def image_to_unit(image: Num[Array, "H W C"]) -> Float[Array, "H W C"]:
     """uint8 image → floats in [−0.5, 0.5], the space the CNN reads and the decoder predicts."""
     return image.astype(jnp.float32) / 255.0 - 0.5
@@ -220,8 +253,8 @@ class CNNDecoder(eqx.Module):
         size = IMAGE_SIZE // 2**_CNN_STAGES
         x = linear(self.linear, features).reshape(self.depth * 2 ** (_CNN_STAGES - 1), size, size)
         for conv, norm in zip(self.convs[:-1], self.norms, strict=True):
-            x = jax.nn.silu(_channel_norm(norm, conv(x)))
-        return jnp.moveaxis(self.convs[-1](x), 0, -1)
+            x = jax.nn.silu(_channel_norm(norm, upsample_conv(conv, x)))
+        return jnp.moveaxis(upsample_conv(self.convs[-1], x), 0, -1)
 
     def loss(self, features: Float[Array, " F"], image: Num[Array, "64 64 C"]) -> Float[Array, ""]:
         """Σ_pixels (mean − image_to_unit(image))²."""
