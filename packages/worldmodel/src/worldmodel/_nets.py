@@ -170,17 +170,14 @@ def upsample_conv(conv: eqx.nn.ConvTranspose2d, x: Float[Array, "I H W"]) -> Flo
     # Output row 2u + a reads input rows u - 1, u (kernel rows 0, 2) for a = 0 and u, u + 1 (rows 1, 3)
     # for a = 1; the same for columns.
     pads = ((1, 0), (0, 1))
-    phases = [
-        [
-            jax.lax.conv_general_dilated(x[None], conv.weight[:, :, a::2, b::2], (1, 1), (pads[a], pads[b]))[
-                0
-            ]
-            for b in (0, 1)
-        ]
-        for a in (0, 1)
-    ]
-    out, height, width = phases[0][0].shape
-    y = jnp.stack([jnp.stack(row, axis=-1) for row in phases], axis=-3)  # [O, H, 2 (a), W, 2 (b)]
+
+    def phase(a: int, b: int) -> Float[Array, "O H W"]:
+        kernel = conv.weight[:, :, a::2, b::2]
+        return jax.lax.conv_general_dilated(x[None], kernel, (1, 1), (pads[a], pads[b]))[0]
+
+    rows = [jnp.stack([phase(a, 0), phase(a, 1)], axis=-1) for a in (0, 1)]  # [O, H, W, 2 (b)] each
+    y = jnp.stack(rows, axis=-3)  # [O, H, 2 (a), W, 2 (b)]
+    out, height, _, width, _ = y.shape
     y = y.reshape(out, 2 * height, 2 * width)
     return y if conv.bias is None else y + conv.bias
 
