@@ -18,6 +18,7 @@ machine's f32 matmul throughput, measured in the same run. A Markdown summary go
     uv run python tools/bench_train_step.py --update world-model  # world-model step only, width 512
     uv run python tools/bench_train_step.py --quick               # small sizes, a minute
     uv run python tools/bench_train_step.py --first-step-parts --rows vector:16:64  # first step, in parts
+    uv run python tools/bench_train_step.py --rows image:4:64 --model-chunk 128   # world model in 2 parts
 """
 
 import argparse
@@ -90,7 +91,9 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / seconds / 1e9
 
 
-def agent_config(kind: str, B: int, T: int, quick: bool, chunk: int | None = None):
+def agent_config(
+    kind: str, B: int, T: int, quick: bool, chunk: int | None = None, model_chunk: int | None = None
+):
     """The popgym agent preset (or a small one for --quick) with the given sequence model and B × T."""
     import dataclasses
 
@@ -101,7 +104,10 @@ def agent_config(kind: str, B: int, T: int, quick: bool, chunk: int | None = Non
     if kind == "rssm":
         model = dataclasses.replace(model, sequence_model="rssm", policy_input="output")
     chunk = chunk or base.train.imagination_chunk
-    train = dataclasses.replace(base.train, batch_size=B, batch_length=T, imagination_chunk=chunk)
+    model_chunk = model_chunk or base.train.model_chunk
+    train = dataclasses.replace(
+        base.train, batch_size=B, batch_length=T, imagination_chunk=chunk, model_chunk=model_chunk
+    )
     return dataclasses.replace(base, model=model, train=train)
 
 
@@ -109,7 +115,7 @@ def agent_update_inputs(kind: str, obs: str, B: int, T: int, args):
     """(a fresh jitted update, (state, batch, key) to call it with, parameter count)."""
     from r2i_agent._agent import init_train_state, make_agent, make_update
 
-    config = agent_config(kind, B, T, args.quick, args.imagination_chunk)
+    config = agent_config(kind, B, T, args.quick, args.imagination_chunk, args.model_chunk)
     shapes = {"image": (64, 64, 3)} if obs == "image" else {"vector": (args.obs_size,)}
     agent = make_agent(config, shapes, args.action_size, "discrete", key=jax.random.key(0))
     inputs = (init_train_state(config, agent), make_batch(B, T, obs, args.obs_size, args.action_size))
@@ -236,6 +242,9 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--update", choices=["agent", "world-model"], default="agent")
     parser.add_argument("--imagination-chunk", type=int, help="agent rows: starts imagined at once")
+    parser.add_argument(
+        "--model-chunk", type=int, help="agent rows: replayed steps per world-model gradient part"
+    )
     parser.add_argument(
         "--compile-only", action="store_true", help="agent rows: FLOPs and peak memory only, no step run"
     )

@@ -8,6 +8,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from r2i_agent._agent import init_train_state, make_agent, make_update
 from r2i_agent._config import agent_preset
@@ -91,6 +92,49 @@ def test_update_in_chunks_gives_the_same_update_as_all_at_once():
             np.testing.assert_allclose(a, b, rtol=0, atol=0.01 * step)
 
 
+@pytest.mark.parametrize("obs", ["vector", "image"])
+def test_world_model_gradient_in_two_parts_is_the_same_in_half_the_memory(obs):
+    """Parts exist to bound the backward pass's memory: in 2 parts the world-model loss and gradients must
+    equal those of 1 part, and the compiled program's temporary buffers must be about half as large.
+    Vector parts run in a loop; image parts are unrolled, and XLA's CPU backend ran unrolled parts side by
+    side (nearly all of 1 part's memory) until each part's inputs depended on the last part's gradients."""
+    from r2i_agent._agent import _world_model_grads
+
+    size, length = (8, 64) if obs == "vector" else (4, 8)
+    shape = (OBS,) if obs == "vector" else (64, 64, 3)
+    config = agent_preset("tiny")
+    agent = make_agent(config, {obs: shape}, A, "discrete", key=jax.random.key(0))
+    rng = np.random.default_rng(0)
+    values = (
+        jnp.asarray(rng.standard_normal((size, length, *shape)), jnp.float32)
+        if obs == "vector"
+        else jnp.asarray(rng.integers(0, 256, (size, length, *shape)), jnp.uint8)
+    )
+    sequences = Batch(
+        obs={obs: values},
+        action=jax.nn.one_hot(jnp.asarray(rng.integers(0, A, (size, length))), A),
+        reward=jnp.asarray(rng.standard_normal((size, length)), jnp.float32),
+        is_first=jnp.zeros((size, length), bool).at[:, 0].set(True),
+        is_terminal=jnp.zeros((size, length), bool),
+    )
+    inputs = (agent.world_model, sequences, initial_carries(agent.world_model, size), jax.random.key(1))
+    runs = {}
+    for parts in (1, 2):
+        grads = eqx.filter_jit(lambda *args, parts=parts: _world_model_grads(*args, size * length // parts))
+        compiled = grads.lower(*inputs).compile()
+        (loss, _), model_grads = compiled(*inputs)
+        runs[parts] = (
+            float(loss),
+            leaves(model_grads),
+            compiled.compiled.memory_analysis().temp_size_in_bytes,
+        )
+    (loss_one, grads_one, bytes_one), (loss_two, grads_two, bytes_two) = runs[1], runs[2]
+    np.testing.assert_allclose(loss_two, loss_one, rtol=1e-5)
+    for want, got in zip(grads_one, grads_two, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
+    assert bytes_two < 0.6 * bytes_one, (bytes_one, bytes_two)
+
+
 def test_chunk_count_splits_into_equal_chunks_no_larger_than_asked():
     from r2i_agent._agent import chunk_count
 
@@ -161,12 +205,14 @@ def _convolutions(compiled_text: str) -> collections.Counter:
     return collections.Counter(re.findall(r"= (\S+) convolution\(.*?dim_labels=([^,\s]+)", compiled_text))
 
 
-def test_image_update_compiles_its_convolutions_like_a_plain_world_model_gradient():
+@pytest.mark.parametrize("parts", [1, 2])
+def test_image_update_compiles_its_convolutions_like_a_plain_world_model_gradient(parts):
     """XLA's CPU backend rewrites convolutions into the form its fast kernels take only where they sit
     outside loops; the world-model gradient inside ``lax.scan`` (even of one part) kept the generic
-    form and made the image update 10× slower (docs/benchmarks.md). With B·T within one part, the
-    update's convolutions must compile to exactly those of ``jit(grad(batch_loss))``."""
+    form and made the image update 10-30× slower (docs/benchmarks.md). In one part or two, the update's
+    convolutions must compile to exactly those of ``jit(grad(batch_loss))`` on one part, once per part."""
     config = agent_preset("tiny")
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, model_chunk=B * T // parts))
     shapes = {"image": (64, 64, 3)}
     agent = make_agent(config, shapes, A, "discrete", key=jax.random.key(0))
     rng = np.random.default_rng(0)
@@ -179,9 +225,12 @@ def test_image_update_compiles_its_convolutions_like_a_plain_world_model_gradien
     )
     key = jax.random.key(1)
     update = make_update(config).lower(init_train_state(config, agent), images, key).compile()
-    carries = initial_carries(agent.world_model, B)
+    part = jax.tree.map(lambda x: x[: B // parts], images)
+    carries = initial_carries(agent.world_model, B // parts)
     grad = eqx.filter_jit(eqx.filter_value_and_grad(batch_loss, has_aux=True))
-    plain = grad.lower(agent.world_model, images, carries, key).compile()
+    plain = grad.lower(agent.world_model, part, carries, jax.random.split(key, B // parts)).compile()
     want = _convolutions(plain.compiled.as_text())
     assert sum(want.values()) >= 16  # 4 encoder and 4 decoder layers, forward and backward
-    assert _convolutions(update.compiled.as_text()) == want
+    assert _convolutions(update.compiled.as_text()) == collections.Counter(
+        {form: count * parts for form, count in want.items()}
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -117,6 +118,22 @@ def chunk_count(starts: int, max_chunk: int) -> int:
     return starts
 
 
+def _after(earlier, inputs):
+    """``inputs``, readable only once every array in ``earlier`` is computed: a data dependency that
+    orders unrolled world-model parts. Without it XLA's CPU backend ran a later part's forward pass
+    beside an earlier part's backward pass, so all parts' memory was alive at once, even across
+    ``lax.optimization_barrier``. The values are unchanged unless one of ``earlier`` is NaN (the inputs
+    then read as zeros; such an update is skipped anyway)."""
+    has_nan = jnp.isnan(sum(jnp.sum(x) for x in jax.tree.leaves(eqx.filter(earlier, eqx.is_inexact_array))))
+
+    def gate(x):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(gate(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        return jnp.where(has_nan, jnp.zeros_like(x), x)
+
+    return jax.tree.map(gate, inputs)
+
+
 def _world_model_grads(
     world_model: WorldModel, batch: Batch, carries: Carry, key: PRNGKeyArray, max_steps: int
 ) -> tuple[tuple[jax.Array, tuple[dict, Observed]], WorldModel]:
@@ -125,27 +142,35 @@ def _world_model_grads(
     numbers as all at once (mean of equal parts; one key per sequence however split), with the backward
     pass's memory of one part.
 
-    One part is taken without a loop: XLA's CPU backend left the image CNN's convolutions inside even a
-    one-step ``lax.scan`` in a generic form, 10× slower (docs/benchmarks.md). With more than one part
-    (B·T > ``max_steps``) that slow path remains for image observations.
+    The parts run in a ``lax.scan`` (one part's compile time) unless the batch holds images: inside a
+    loop XLA's CPU backend keeps the CNN's convolutions in a generic form, about 20× slower
+    (docs/benchmarks.md), so image parts are unrolled, each reading its inputs only after the previous
+    parts' gradients (``_after``). One part is never looped.
     """
     size, length = batch.reward.shape
     count = chunk_count(size, max(1, max_steps // length))
     grad_fn = eqx.filter_value_and_grad(batch_loss, has_aux=True)
-    keys = jax.random.split(key, size)
-    if count == 1:
-        (loss, (metrics, observed, _)), grads = grad_fn(world_model, batch, carries, keys)
-        return (loss, (metrics, observed)), grads
     split = lambda tree: jax.tree.map(lambda x: x.reshape(count, size // count, *x.shape[1:]), tree)
-    parts, carries = split(batch), split(carries)
-    keys = keys.reshape(count, size // count)
+    parts = split((batch, carries, jax.random.split(key, size)))
+    has_images = any(x.ndim == 5 for x in batch.obs.values())  # [B, T, H, W, C]
+    if count > 1 and not has_images:
 
-    def body(grad_sum, inputs):
-        (loss, (metrics, observed, _)), grads = grad_fn(world_model, *inputs)
-        return jax.tree.map(jnp.add, grad_sum, grads), (loss, metrics, observed)
+        def body(grad_sum, inputs):
+            (loss, (metrics, observed, _)), grads = grad_fn(world_model, *inputs)
+            return jax.tree.map(jnp.add, grad_sum, grads), (loss, metrics, observed)
 
-    zeros = jax.tree.map(jnp.zeros_like, eqx.filter(world_model, eqx.is_inexact_array))
-    grad_sum, (losses, metrics, observed) = jax.lax.scan(body, zeros, (parts, carries, keys))
+        zeros = jax.tree.map(jnp.zeros_like, eqx.filter(world_model, eqx.is_inexact_array))
+        grad_sum, (losses, metrics, observed) = jax.lax.scan(body, zeros, parts)
+    else:
+        grad_sum, results = None, []
+        for index in range(count):
+            inputs = jax.tree.map(operator.itemgetter(index), parts)
+            (loss, (metrics, observed, _)), grads = grad_fn(
+                world_model, *(inputs if grad_sum is None else _after((grad_sum, results), inputs))
+            )
+            grad_sum = grads if grad_sum is None else jax.tree.map(jnp.add, grad_sum, grads)
+            results.append((loss, metrics, observed))
+        losses, metrics, observed = jax.tree.map(lambda *parts: jnp.stack(parts), *results)
     grads = jax.tree.map(lambda g: g / count, grad_sum)
     observed = jax.tree.map(lambda x: x.reshape(size, *x.shape[2:]), observed)
     return (jnp.mean(losses), (jax.tree.map(jnp.mean, metrics), observed)), grads
