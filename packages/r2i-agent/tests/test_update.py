@@ -33,6 +33,24 @@ def batch(value: float = 0.5, terminal: jax.Array | None = None) -> Batch:
     )
 
 
+def sequences(size: int, length: int, obs: str, shape: tuple[int, ...]) -> Batch:
+    """``size`` random episodes of ``length`` steps, each starting at t = 0: float vectors, or uint8 images
+    when ``shape`` has 3 dimensions."""
+    rng = np.random.default_rng(0)
+    values = (
+        jnp.asarray(rng.integers(0, 256, (size, length, *shape)), jnp.uint8)
+        if len(shape) == 3
+        else jnp.asarray(rng.standard_normal((size, length, *shape)), jnp.float32)
+    )
+    return Batch(
+        obs={obs: values},
+        action=jax.nn.one_hot(jnp.asarray(rng.integers(0, A, (size, length))), A),
+        reward=jnp.asarray(rng.standard_normal((size, length)), jnp.float32),
+        is_first=jnp.zeros((size, length), bool).at[:, 0].set(True),
+        is_terminal=jnp.zeros((size, length), bool),
+    )
+
+
 def leaves(state):
     return [np.asarray(x) for x in jax.tree_util.tree_leaves(eqx.filter(state, eqx.is_array))]
 
@@ -104,20 +122,12 @@ def test_world_model_gradient_in_two_parts_is_the_same_in_half_the_memory(obs):
     shape = (OBS,) if obs == "vector" else (64, 64, 3)
     config = agent_preset("tiny")
     agent = make_agent(config, {obs: shape}, A, "discrete", key=jax.random.key(0))
-    rng = np.random.default_rng(0)
-    values = (
-        jnp.asarray(rng.standard_normal((size, length, *shape)), jnp.float32)
-        if obs == "vector"
-        else jnp.asarray(rng.integers(0, 256, (size, length, *shape)), jnp.uint8)
+    inputs = (
+        agent.world_model,
+        sequences(size, length, obs, shape),
+        initial_carries(agent.world_model, size),
+        jax.random.key(1),
     )
-    sequences = Batch(
-        obs={obs: values},
-        action=jax.nn.one_hot(jnp.asarray(rng.integers(0, A, (size, length))), A),
-        reward=jnp.asarray(rng.standard_normal((size, length)), jnp.float32),
-        is_first=jnp.zeros((size, length), bool).at[:, 0].set(True),
-        is_terminal=jnp.zeros((size, length), bool),
-    )
-    inputs = (agent.world_model, sequences, initial_carries(agent.world_model, size), jax.random.key(1))
     runs = {}
     for parts in (1, 2):
         grads = eqx.filter_jit(lambda *args, parts=parts: _world_model_grads(*args, size * length // parts))
@@ -215,14 +225,7 @@ def test_image_update_compiles_its_convolutions_like_a_plain_world_model_gradien
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, model_chunk=B * T // parts))
     shapes = {"image": (64, 64, 3)}
     agent = make_agent(config, shapes, A, "discrete", key=jax.random.key(0))
-    rng = np.random.default_rng(0)
-    images = Batch(
-        obs={"image": jnp.asarray(rng.integers(0, 256, (B, T, 64, 64, 3)), jnp.uint8)},
-        action=jax.nn.one_hot(jnp.asarray(rng.integers(0, A, (B, T))), A),
-        reward=jnp.zeros((B, T)),
-        is_first=jnp.zeros((B, T), bool).at[:, 0].set(True),
-        is_terminal=jnp.zeros((B, T), bool),
-    )
+    images = sequences(B, T, "image", shapes["image"])
     key = jax.random.key(1)
     update = make_update(config).lower(init_train_state(config, agent), images, key).compile()
     part = jax.tree.map(lambda x: x[: B // parts], images)

@@ -145,7 +145,8 @@ def _world_model_grads(
     The parts run in a ``lax.scan`` (one part's compile time) unless the batch holds images: inside a
     loop XLA's CPU backend keeps the CNN's convolutions in a generic form, about 20× slower
     (docs/benchmarks.md), so image parts are unrolled, each reading its inputs only after the previous
-    parts' gradients (``_after``). One part is never looped.
+    parts' gradients and the last part's results (``_after``; each part is gated in turn, so one link
+    per part orders them all). One part is never looped.
     """
     size, length = batch.reward.shape
     count = chunk_count(size, max(1, max_steps // length))
@@ -166,7 +167,7 @@ def _world_model_grads(
         for index in range(count):
             inputs = jax.tree.map(operator.itemgetter(index), parts)
             (loss, (metrics, observed, _)), grads = grad_fn(
-                world_model, *(inputs if grad_sum is None else _after((grad_sum, results), inputs))
+                world_model, *(inputs if grad_sum is None else _after((grad_sum, results[-1]), inputs))
             )
             grad_sum = grads if grad_sum is None else jax.tree.map(jnp.add, grad_sum, grads)
             results.append((loss, metrics, observed))
