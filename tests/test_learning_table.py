@@ -24,8 +24,9 @@ def test_default_seeds_are_0_and_1_for_every_row():
 
 def test_seeds_option_adds_a_seed_to_table_rows_but_not_to_ablations():
     commands = dry_run("--seeds", "2", "--only", " s2$").stdout.splitlines()
-    # 6 envs × 2 methods, plus memory length 30's episode-start-window and replay-context variants of both.
-    assert len(commands) == 16
+    # 6 envs × 2 methods, plus memory length 30's episode-start-window and replay-context variants of both
+    # and RepeatPreviousEasy's paper-learning-rate variant of both.
+    assert len(commands) == 18
     assert all("--seed 2 " in c and c.startswith("r2i-agent train ") for c in commands)
     ablations = dry_run("--seeds", "2", "--only", "r2i-noresets").stdout.splitlines()
     # lengths 10 and 30 on random windows, length 30 on episode-start windows
@@ -89,3 +90,12 @@ def test_pin_cores_refuses_more_jobs_than_cores():
     with pytest.raises(SystemExit, match=f"{allowed + 1} jobs but only {allowed} cores"):
         load_tool().core_pool(allowed + 1)
     assert load_tool().core_pool(allowed).qsize() == allowed
+
+
+def test_repeat_previous_paper_learning_rate_rows_get_their_own_budget():
+    commands = dry_run("--only", "RepeatPreviousEasy (r2i|rssm)(-paperlr)? s0").stdout.splitlines()
+    assert len(commands) == 4
+    plain, paper = [c for c in commands if "paperlr" not in c], [c for c in commands if "paperlr" in c]
+    assert all("--steps 60000 " in c and "--actor_critic.lr" not in c for c in plain)
+    assert all("--steps 80000 " in c and c.endswith("--actor_critic.lr 3e-5") for c in paper)
+    assert "--model.sequence_model rssm" in paper[1] and "--model.reward_bins 255" in paper[0]
