@@ -146,7 +146,7 @@ def table_runs(seeds: tuple[int, ...] = SEEDS, ablation_seeds: tuple[int, ...] =
     """Every table row with each of ``seeds``, then the ablations with each of ``ablation_seeds``."""
     runs = [Run(env, m, s, budget(env, m)) for env in BUDGETS for m in table_methods(env) for s in seeds]
     ablations = [
-        Run(env, f"r2i-{a}", s, BUDGETS[env]) for env, names in ABLATIONS.items() for a in names
+        Run(env, f"r2i-{a}", s, budget(env, f"r2i-{a}")) for env, names in ABLATIONS.items() for a in names
         for s in ablation_seeds
     ]  # fmt: skip
     return runs + [a for a in ablations if a not in runs]  # an ablation may be a table row already
