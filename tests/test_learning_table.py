@@ -25,8 +25,8 @@ def test_default_seeds_are_0_and_1_for_every_row():
 def test_seeds_option_adds_a_seed_to_table_rows_but_not_to_ablations():
     commands = dry_run("--seeds", "2", "--only", " s2$").stdout.splitlines()
     # 6 envs × 2 methods, plus memory length 30's episode-start-window and replay-context variants of both
-    # and RepeatPreviousEasy's paper-learning-rate variant of both.
-    assert len(commands) == 18
+    # and 128-step-window variants of both, and RepeatPreviousEasy's paper-learning-rate variant of both.
+    assert len(commands) == 20
     assert all("--seed 2 " in c and c.startswith("r2i-agent train ") for c in commands)
     ablations = dry_run("--seeds", "2", "--only", "r2i-noresets").stdout.splitlines()
     # lengths 10 and 30 on random windows, length 30 on episode-start windows
@@ -99,3 +99,13 @@ def test_repeat_previous_paper_learning_rate_rows_get_their_own_budget():
     assert all("--steps 60000 " in c and "--actor_critic.lr" not in c for c in plain)
     assert all("--steps 80000 " in c and c.endswith("--actor_critic.lr 3e-5") for c in paper)
     assert "--model.sequence_model rssm" in paper[1] and "--model.reward_bins 255" in paper[0]
+
+
+def test_long_window_rows_replace_the_envs_window_length_for_both_models():
+    commands = dry_run("--only", "memory_len/15 (r2i|rssm)-longwindows s0").stdout.splitlines()
+    assert len(commands) == 2
+    for command in commands:
+        assert command.endswith("--train.batch_length 128 --train.batch_size 4")
+        assert command.count("--train.batch_length") == 1 and "episode_windows" not in command
+        assert "--steps 60000 " in command  # their own budget; the env's other rows keep 40k
+    assert "--model.sequence_model rssm" in commands[1]

@@ -46,6 +46,8 @@ CHANGES = {
     "episodewindows": ["--train.episode_windows", "true"],
     "replaycontext": ["--train.replay_context", "true"],
     "paperlr": ["--actor_critic.lr", "3e-5"],  # the paper's actor-critic learning rate; the preset's is 3e-4
+    # windows twice as long, half as many: the same replayed steps per update, more of them in whole episodes
+    "longwindows": ["--train.batch_length", "128", "--train.batch_size", "4"],
 }
 # env id -> the ablations of the `r2i` row run there (names of CHANGES joined by '-'). At memory length 30 the
 # paper's three (policy input, resets, windows) are run on random windows and again on episode-start windows,
@@ -69,12 +71,14 @@ ABLATIONS = {
 # env id -> more table rows there (both methods, every seed), named METHOD-CHANGE. Memory length 30 is run
 # three times: on random windows like every other row; on windows that start at an episode's first step,
 # which always hold the context and the query (docs/results.md: random windows left seed 1 of both models at
-# -0.26); and on random windows that start from the acting model's stored state (replay context).
+# -0.26); on random windows that start from the acting model's stored state (replay context); and on random
+# windows of 128 steps (4 per batch instead of 8 of 64), in which a partial episode at either end leaves
+# ~3/4 of the steps in whole episodes instead of ~1/2; those rows get 60k steps.
 # RepeatPreviousEasy is run again with the paper's actor-critic learning rate: at the preset's 10× faster one
 # the actor follows errors of the imagination and R2I's return sags after reaching 0.9 on some seeds; at 3e-5
 # it learns later, so that row gets 80k steps (docs/results.md).
 TABLE_VARIANTS = {
-    "bsuite/memory_len/15": ("episodewindows", "replaycontext"),
+    "bsuite/memory_len/15": ("episodewindows", "replaycontext", "longwindows"),
     "popgym/RepeatPreviousEasy": ("paperlr",),
 }
 # env id -> env-step budget: 6-35 minutes per run, two runs side by side on a 2-core CPU (docs/results.md).
@@ -87,7 +91,11 @@ BUDGETS = {
     "popgym/AutoencodeEasy": 30_000,
 }
 # (env id, variant) -> its own budget where a variant learns later than the env's other rows.
-VARIANT_BUDGETS = {("popgym/RepeatPreviousEasy", "paperlr"): 80_000}
+VARIANT_BUDGETS = {
+    ("popgym/RepeatPreviousEasy", "paperlr"): 80_000,
+    # runs start answering at 20-50k steps on 128-step windows (docs/results.md); 60k is ~15 min a run
+    ("bsuite/memory_len/15", "longwindows"): 60_000,
+}
 # env id -> arguments every method gets there. A replayed window must hold a whole episode for the model to
 # see the context and the query together: memory length 30 means 32-step episodes, longer than the preset's
 # 32-step windows (almost no window holds both), so that row trains on 64-step windows (same train ratio,
@@ -118,7 +126,7 @@ class Run:
         return f"{self.env.replace('/', '-')}-{self.method}-s{self.seed}"
 
     def command(self, out: pathlib.Path) -> list[str]:
-        extra = [*ENV_ARGS.get(self.env, []), *method_arguments(self.method)]
+        extra = later_flags_win(ENV_ARGS.get(self.env, []), method_arguments(self.method))
         return [
             *("r2i-agent", "train", "--env", self.env, "--preset", "cpu", "--steps", str(self.steps)),
             *("--seed", str(self.seed), "--logdir", str(out / self.name), *extra),
@@ -134,6 +142,14 @@ def method_arguments(method: str) -> list[str]:
     """Arguments of ``method``: METHOD[-CHANGE...], a METHODS entry with each change of CHANGES."""
     base, *changes = method.split("-")
     return [*METHODS[base], *(flag for change in changes for flag in CHANGES[change])]
+
+
+def later_flags_win(*groups: list[str]) -> list[str]:
+    """``--flag value`` pairs of all groups in order, each flag once: where a later group sets a flag again
+    (a method's longer windows over its env's), only the later pair stays, so a command reads as it runs."""
+    pairs = [pair for group in groups for pair in zip(group[::2], group[1::2], strict=True)]
+    last = {flag: i for i, (flag, _) in enumerate(pairs)}
+    return [item for i, pair in enumerate(pairs) if last[pair[0]] == i for item in pair]
 
 
 def budget(env: str, method: str) -> int:
