@@ -69,7 +69,7 @@ ABLATIONS = {
     "popgym/AutoencodeEasy": ("replaycontext",),
 }
 # env id -> more table rows there (both methods, every seed), named METHOD-CHANGE. Memory length 30 is run
-# three times: on random windows like every other row; on windows that start at an episode's first step,
+# four times: on random windows like every other row; on windows that start at an episode's first step,
 # which always hold the context and the query (docs/results.md: random windows left seed 1 of both models at
 # -0.26); on random windows that start from the acting model's stored state (replay context); and on random
 # windows of 128 steps (4 per batch instead of 8 of 64), in which a partial episode at either end leaves
