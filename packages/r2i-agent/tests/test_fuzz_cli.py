@@ -209,20 +209,28 @@ _NEGATIVE_FLOAT = _floats(max_value=-5e-324)
 _OUTSIDE_0_1 = _NEGATIVE_FLOAT | _floats(min_value=1.0, exclude_min=True)
 
 # Invalid values of every numeric field: sizes, counts and intervals must be positive, layer counts, the
-# prefill and the seed not negative (the seed also below 2**32), weights and rates not negative, fractions
-# in [0, 1], the discount in (0, 1].
+# prefill, the lr decay steps and the seed not negative (the seed also below 2**32), weights and rates not
+# negative, fractions in [0, 1], the discount in (0, 1].
 OUT_OF_RANGE = {
     **{path: _NOT_POSITIVE_INT for path, tp in FIELDS.items() if tp is int},
     **{path: _NEGATIVE_FLOAT for path, tp in FIELDS.items() if tp is float},
     **dict.fromkeys(
-        ["model.layers", "model.enc_layers", "actor_critic.layers", "train.prefill"], _NEGATIVE_INT
+        [
+            "model.layers",
+            "model.enc_layers",
+            "actor_critic.layers",
+            "actor_critic.lr_decay_steps",
+            "train.prefill",
+        ],
+        _NEGATIVE_INT,
     ),
     "seed": _NEGATIVE_INT | _ints(min_value=2**32),
     "model.reward_bins": _ints(max_value=1),
     **dict.fromkeys(
         [
             *["model.ssm.dt_min", "model.ssm.dt_max", "model.reward_range", "model.optim.lr"],
-            *["model.optim.clip", "actor_critic.lr", "actor_critic.clip", "train.train_ratio"],
+            *["model.optim.clip", "actor_critic.lr", "actor_critic.clip", "actor_critic.lr_end"],
+            "train.train_ratio",
         ],
         _NOT_POSITIVE_FLOAT,
     ),

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from r2i_agent._agent import init_train_state, make_agent, make_update
+from r2i_agent._agent import actor_critic_lr, init_train_state, make_agent, make_update
 from r2i_agent._config import agent_preset
 from worldmodel import Batch, batch_loss, initial_carries
 
@@ -143,6 +143,50 @@ def test_world_model_gradient_in_two_parts_is_the_same_in_half_the_memory(obs):
     for want, got in zip(grads_one, grads_two, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
     assert bytes_two < 0.6 * bytes_one, (bytes_one, bytes_two)
+
+
+def test_actor_critic_lr_falls_linearly_over_the_decay_steps_updates_then_holds():
+    """The ``cpu`` preset makes one update per 8·32/64 = 4 env steps, so 40k decay steps are 10k updates."""
+    config = agent_preset("cpu")
+    assert actor_critic_lr(config) == config.actor_critic.lr == 3e-4  # no decay: a constant, as before
+    decayed = dataclasses.replace(
+        config, actor_critic=dataclasses.replace(config.actor_critic, lr_decay_steps=40_000, lr_end=3e-5)
+    )
+    schedule = actor_critic_lr(decayed)
+    for update, want in ((0, 3e-4), (2_500, 2.325e-4), (5_000, 1.65e-4), (10_000, 3e-5), (50_000, 3e-5)):
+        np.testing.assert_allclose(float(schedule(update)), want, rtol=1e-6, err_msg=f"update {update}")
+
+
+def test_decayed_actor_and_critic_steps_shrink_to_lr_end_while_the_world_model_keeps_its_lr():
+    """Decay over 2 updates to 1e-9: the first update equals the constant-lr one; from the third on the
+    actor and critic stand still (float32 steps below 1e-6) while the world model still learns."""
+    config = agent_preset("tiny")
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, imag_horizon=2))
+    decay_steps = round(2 * config.train.env_steps_per_update)
+    decayed = dataclasses.replace(
+        config, actor_critic=dataclasses.replace(config.actor_critic, lr_decay_steps=decay_steps, lr_end=1e-9)
+    )
+    agent = make_agent(config, {"vector": (OBS,)}, A, "discrete", key=jax.random.key(0))
+    runs = {}
+    for name, run_config in (("constant", config), ("decayed", decayed)):
+        update, state, states = make_update(run_config), init_train_state(run_config, agent), []
+        for i in range(4):
+            state, _ = update(state, batch(), jax.random.key(10 + i))
+            states.append(state.agent)
+        runs[name] = states
+
+    def largest_step(before, after):
+        return max(float(np.max(np.abs(a - b))) for a, b in zip(leaves(before), leaves(after), strict=True))
+
+    for a, b in zip(leaves(runs["constant"][0]), leaves(runs["decayed"][0]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)
+    for part in ("actor", "critic"):
+        decayed_parts = [getattr(agent, part) for agent in runs["decayed"]]
+        constant_parts = [getattr(agent, part) for agent in runs["constant"]]
+        assert largest_step(decayed_parts[2], decayed_parts[3]) < 1e-6, part
+        assert largest_step(constant_parts[2], constant_parts[3]) > 1e-4, part
+    models = [agent.world_model for agent in runs["decayed"]]
+    assert largest_step(models[2], models[3]) > 1e-4
 
 
 def test_chunk_count_splits_into_equal_chunks_no_larger_than_asked():

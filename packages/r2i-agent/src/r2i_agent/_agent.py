@@ -32,7 +32,7 @@ from ._actor_critic import (
     Critic,
     actor_critic_losses,
 )
-from ._config import ActorCriticConfig, AgentConfig
+from ._config import AgentConfig
 from ._returns import ReturnScale, ema_update, update_return_scale
 
 
@@ -70,10 +70,21 @@ def make_agent(
     return Agent(world_model, actor, critic, critic)
 
 
-def _actor_critic_optimizer(config: ActorCriticConfig) -> optax.GradientTransformation:
+def actor_critic_lr(config: AgentConfig) -> float | optax.Schedule:
+    """The actor's and critic's learning rate: ``lr``, or with ``lr_decay_steps`` a schedule of the update
+    count that falls linearly from ``lr`` to ``lr_end`` over that many env steps' updates, then stays."""
+    ac = config.actor_critic
+    if ac.lr_decay_steps == 0:
+        return ac.lr
+    updates = max(1, round(ac.lr_decay_steps / config.train.env_steps_per_update))
+    return optax.linear_schedule(ac.lr, ac.lr_end, updates)
+
+
+def _actor_critic_optimizer(config: AgentConfig) -> optax.GradientTransformation:
     """Adam after global-norm clipping on the parameters as one flat vector (see ``make_optimizer``)."""
+    ac = config.actor_critic
     return optax.flatten(
-        optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(config.lr, eps=config.eps))
+        optax.chain(optax.clip_by_global_norm(ac.clip), optax.adam(actor_critic_lr(config), eps=ac.eps))
     )
 
 
@@ -93,7 +104,7 @@ def _params(module):
 
 
 def init_train_state(config: AgentConfig, agent: Agent) -> TrainState:
-    ac_opt = _actor_critic_optimizer(config.actor_critic)
+    ac_opt = _actor_critic_optimizer(config)
     return TrainState(
         agent=agent,
         model_opt=make_optimizer(config.model.optim).init(_params(agent.world_model)),
@@ -235,7 +246,7 @@ def make_update(config: AgentConfig) -> Callable[..., tuple[TrainState, dict]]:
     counts in ``skipped_in_a_row``.
     """
     model_optimizer = make_optimizer(config.model.optim)
-    ac_optimizer = _actor_critic_optimizer(config.actor_critic)
+    ac_optimizer = _actor_critic_optimizer(config)
     ac = config.actor_critic
     settings = ActorCriticSettings(ac.discount, ac.lambda_, ac.entropy, ac.slow_regularizer, ac.return_decay)
 

@@ -399,6 +399,7 @@ _INT_MINIMUM = {
     "model.layers": 0,
     "model.enc_layers": 0,
     "actor_critic.layers": 0,
+    "actor_critic.lr_decay_steps": 0,
     "model.reward_bins": 2,
 }
 _POSITIVE = {
@@ -408,6 +409,7 @@ _POSITIVE = {
     "model.optim.lr",
     "model.optim.clip",
     "actor_critic.clip",
+    "actor_critic.lr_end",
 }
 _FRACTIONS = {"model.unimix", "actor_critic.slow_rate", "actor_critic.return_decay"}  # in [0, 1]
 _MAX_SEED = 2**32 - 1

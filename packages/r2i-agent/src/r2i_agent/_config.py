@@ -15,6 +15,10 @@ class ActorCriticConfig:
     global-norm clip of each. discount: γ per imagined step (horizon 333). lambda_: λ of the λ-returns.
     entropy: fixed entropy bonus. slow_rate: EMA rate of the slow critic per update. slow_regularizer:
     weight of the pull towards the slow critic. return_decay: EMA decay of the return percentile range.
+    lr_decay_steps, lr_end: when lr_decay_steps > 0, actor and critic learning rates fall linearly from lr
+    to lr_end over the updates of that many env steps (lr_decay_steps / train.env_steps_per_update updates
+    from the first one) and then stay at lr_end: learn fast first, then stop following the imagination's
+    errors (docs/results.md). 0 keeps lr constant, as R2I and DreamerV3 do.
     """
 
     units: int = 512
@@ -28,6 +32,8 @@ class ActorCriticConfig:
     slow_rate: float = 0.02
     slow_regularizer: float = 1.0
     return_decay: float = 0.99
+    lr_decay_steps: int = 0
+    lr_end: float = 3e-5
 
 
 @dataclass(frozen=True)
@@ -101,10 +107,15 @@ class AgentConfig:
             "train.imagination_chunk": self.train.imagination_chunk,
             "train.model_chunk": self.train.model_chunk,
             "actor_critic.lr": self.actor_critic.lr,
+            "actor_critic.lr_end": self.actor_critic.lr_end,
         }
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
+        if self.actor_critic.lr_decay_steps < 0:
+            raise ValueError(
+                f"actor_critic.lr_decay_steps must not be negative, got {self.actor_critic.lr_decay_steps!r}"
+            )
         if not 0 < self.actor_critic.discount <= 1 or not 0 <= self.actor_critic.lambda_ <= 1:
             raise ValueError("actor_critic.discount must be in (0, 1] and actor_critic.lambda_ in [0, 1]")
         if self.train.replay_capacity < self.train.num_envs * self.train.batch_length:
