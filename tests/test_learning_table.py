@@ -25,8 +25,9 @@ def test_default_seeds_are_0_and_1_for_every_row():
 def test_seeds_option_adds_a_seed_to_table_rows_but_not_to_ablations():
     commands = dry_run("--seeds", "2", "--only", " s2$").stdout.splitlines()
     # 6 envs × 2 methods, plus memory length 30's episode-start-window and replay-context variants of both
-    # and 128-step-window variants of both, and RepeatPreviousEasy's paper-learning-rate variant of both.
-    assert len(commands) == 20
+    # and 128-step-window variants of both, and RepeatPreviousEasy's paper-learning-rate and
+    # decaying-learning-rate variants of both.
+    assert len(commands) == 22
     assert all("--seed 2 " in c and c.startswith("r2i-agent train ") for c in commands)
     ablations = dry_run("--seeds", "2", "--only", "r2i-noresets").stdout.splitlines()
     # lengths 10 and 30 on random windows, length 30 on episode-start windows
@@ -99,6 +100,15 @@ def test_repeat_previous_paper_learning_rate_rows_get_their_own_budget():
     assert all("--steps 60000 " in c and "--actor_critic.lr" not in c for c in plain)
     assert all("--steps 80000 " in c and c.endswith("--actor_critic.lr 3e-5") for c in paper)
     assert "--model.sequence_model rssm" in paper[1] and "--model.reward_bins 255" in paper[0]
+
+
+def test_repeat_previous_decay_rows_fall_from_the_presets_lr_to_the_papers_within_60k_steps():
+    commands = dry_run("--only", "RepeatPreviousEasy (r2i|rssm)-lrdecay s0").stdout.splitlines()
+    assert len(commands) == 2
+    for command in commands:
+        assert command.endswith("--actor_critic.lr_decay_steps 40000 --actor_critic.lr_end 3e-5")
+        assert "--steps 60000 " in command and "--actor_critic.lr " not in command
+    assert "--model.sequence_model rssm" in commands[1]
 
 
 def test_long_window_rows_replace_the_envs_window_length_for_both_models():
