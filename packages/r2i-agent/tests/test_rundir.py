@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from r2i_agent._config import agent_preset
-from r2i_agent._overrides import apply_overrides
+from r2i_agent._config import AgentConfig, agent_preset
+from r2i_agent._overrides import apply_overrides, leaf_fields
 from r2i_agent._rundir import (
+    ADDED_FIELDS,
     RunDirError,
     RunSpec,
     check_new_run,
@@ -69,6 +70,22 @@ def test_bad_config_json_is_a_clear_error(tmp_path, edit, message):
     (tmp_path / "config.json").write_text(json.dumps(data))
     with pytest.raises(RunDirError, match=message):
         load_run(tmp_path)
+
+
+def test_a_run_written_before_later_fields_existed_loads_with_the_values_it_ran_with(tmp_path):
+    """A config.json without the fields added since format 1 (e.g. from before --actor_critic.lr_decay_steps)
+    still resumes and evaluates; each absent field reads as the value the run had, which is the default."""
+    run = _run()
+    save_run(tmp_path, run)
+    data = json.loads((tmp_path / "config.json").read_text())
+    del data["config"]["actor_critic"]["lr_decay_steps"], data["config"]["actor_critic"]["lr_end"]
+    del data["config"]["train"]["replay_context"], data["config"]["model"]["ssm"]["resets"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    assert load_run(tmp_path) == run
+
+    defaults = {leaf.path: leaf.value for leaf in leaf_fields(AgentConfig())}
+    for path, value in ADDED_FIELDS.items():
+        assert defaults[path.removeprefix("config.")] == value, path
 
 
 def test_new_run_in_an_empty_or_missing_logdir_is_fine(tmp_path):

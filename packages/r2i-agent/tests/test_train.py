@@ -40,9 +40,15 @@ def parameters(config, logdir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("replay_context", [False, True])
-def test_resume_is_exact_and_runs_are_reproducible(tmp_path, replay_context):
-    config = small_config(replay_context=replay_context)
+@pytest.mark.parametrize("variant", ["plain", "replay_context", "lr_decay"])
+def test_resume_is_exact_and_runs_are_reproducible(tmp_path, variant):
+    """The lr-decay run resumes mid-decay: its schedule must go on from the saved update count."""
+    config = small_config(replay_context=variant == "replay_context")
+    if variant == "lr_decay":  # to a tenth over 100 updates (one per env step); resumed after 60
+        assert config.train.env_steps_per_update == 1
+        ac = config.actor_critic
+        ac = dataclasses.replace(ac, lr_decay_steps=100, lr_end=ac.lr / 10)
+        config = dataclasses.replace(config, actor_critic=ac)
     whole, first, resumed = tmp_path / "whole", tmp_path / "parts", tmp_path / "parts"
     summary = train(config, ENV, 120, whole, progress=False)
     assert summary["updates"] > 0 and summary["env_steps"] == 120

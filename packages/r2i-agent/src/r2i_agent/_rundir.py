@@ -32,6 +32,20 @@ FORMAT = 1
 _RUN_FILES = ("config.json", "metrics.jsonl", "events.out.tfevents.*")
 
 
+# Config fields added after format 1 and the value that reproduces a run written before each existed, so
+# that older runs still resume and evaluate. Any other missing key is an error.
+ADDED_FIELDS: dict[str, Any] = {
+    "config.train.max_consecutive_skips": 20,  # 2026-11-26: stopping on non-finite updates
+    "config.train.imagination_chunk": 1024,  # 2026-11-26: how gradients are computed, not what
+    "config.train.model_chunk": 8192,
+    "config.model.ssm.resets": True,  # 2026-11-26: the resets-off ablation
+    "config.train.episode_windows": False,  # 2026-11-26: replayed windows started anywhere
+    "config.train.replay_context": False,  # 2026-12-06
+    "config.actor_critic.lr_decay_steps": 0,  # 2026-12-07: a constant actor-critic lr
+    "config.actor_critic.lr_end": 3e-5,
+}
+
+
 class RunDirError(ValueError):
     """A logdir cannot be used as asked (conflicting run, nothing to resume, unreadable config.json)."""
 
@@ -87,6 +101,8 @@ def dataclass_from_dict(cls: type, data: Any, prefix: str = "") -> Any:
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} should be an object, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = {field.name for field in dataclasses.fields(cls) if field.init}
+    older = {name: ADDED_FIELDS[prefix + name] for name in names - set(data) if prefix + name in ADDED_FIELDS}
+    data = {**older, **data}
     _check_keys(data, names, prefix)
     kwargs = {}
     for name in names:
