@@ -17,8 +17,8 @@ class ActorCriticConfig:
     weight of the pull towards the slow critic. return_decay: EMA decay of the return percentile range.
     lr_decay_steps, lr_end: when lr_decay_steps > 0, actor and critic learning rates fall linearly from lr
     to lr_end over the updates of that many env steps (lr_decay_steps / train.env_steps_per_update updates
-    from the first one) and then stay at lr_end: learn fast first, then stop following the imagination's
-    errors (docs/results.md). 0 keeps lr constant, as R2I and DreamerV3 do.
+    from the first one) and then stay at lr_end: learn fast first, then take small steps (tried on
+    RepeatPreviousEasy in docs/results.md). 0 keeps lr constant, as R2I and DreamerV3 do.
     """
 
     units: int = 512
