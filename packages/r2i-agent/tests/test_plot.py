@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from r2i_agent._plot import Curve, PlotError, aggregate, load_groups, plot_runs
+from r2i_agent._plot import Curve, PlotError, aggregate, load_groups, plot_runs, runs_figure
 
 
 def _fake_run(path, sequence_model, returns, *, seed=0, every=100):
@@ -31,6 +31,17 @@ def test_plot_writes_a_png(tmp_path):
     counts = plot_runs(runs, out)
     assert counts == {"s3m": 2, "rssm": 1}
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+
+
+def test_a_long_metric_and_group_name_stay_inside_the_figure(tmp_path):
+    curves = [Curve(tmp_path / "a", np.array([100, 200]), np.array([0.0, 1.0]))]
+    metric, group_by = "actor_critic/advantage_mean", "model.sequence_model"
+    figure = runs_figure({"s3m": curves}, metric, group_by)
+    figure.canvas.draw()
+    title = figure.axes[0].title
+    box, bounds = title.get_window_extent(), figure.bbox
+    assert metric in title.get_text() and group_by in title.get_text()
+    assert bounds.x0 <= box.x0 and box.x1 <= bounds.x1, (box, bounds)
 
 
 def test_groups_by_a_short_field_name_or_env_id(tmp_path):

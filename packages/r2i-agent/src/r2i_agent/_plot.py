@@ -147,19 +147,9 @@ def load_groups(runs: Sequence[pathlib.Path], metric: str, group_by: str) -> dic
     return groups
 
 
-def plot_runs(
-    runs: Sequence[pathlib.Path],
-    output: pathlib.Path,
-    *,
-    metric: str = "episode/return",
-    group_by: str = "model.sequence_model",
-    spread: Spread = "minmax",
-) -> dict[str, int]:
-    """Draw ``metric`` of ``runs`` grouped by ``group_by`` into the PNG ``output``; returns runs per group.
-
-    Uses an Agg canvas on its own figure (no pyplot, no global backend switch), so it is safe in any process.
-    """
-    groups = load_groups(runs, metric, group_by)
+def runs_figure(groups: dict[str, list[Curve]], metric: str, group_by: str, spread: Spread = "minmax"):
+    """A matplotlib Figure of ``groups`` (mean line and spread band per group) on an Agg canvas of its own
+    (no pyplot, no global backend switch, so it is safe in any process)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -171,9 +161,24 @@ def plot_runs(
         (line,) = axes.plot(steps, mean, label=f"{name} ({len(curves)} run{'s' * (len(curves) > 1)})")
         axes.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     band = "min–max" if spread == "minmax" else "± 1 std"
-    axes.set(xlabel="env steps", ylabel=metric, title=f"{metric}: mean and {band} over runs, by {group_by}")
+    # Two lines: a long metric or field name on one line ran past the figure's edges.
+    axes.set(xlabel="env steps", ylabel=metric, title=f"{metric}\nmean and {band} over runs, by {group_by}")
     axes.grid(alpha=0.3)
     axes.legend()
+    return figure
+
+
+def plot_runs(
+    runs: Sequence[pathlib.Path],
+    output: pathlib.Path,
+    *,
+    metric: str = "episode/return",
+    group_by: str = "model.sequence_model",
+    spread: Spread = "minmax",
+) -> dict[str, int]:
+    """Draw ``metric`` of ``runs`` grouped by ``group_by`` into the PNG ``output``; returns runs per group."""
+    groups = load_groups(runs, metric, group_by)
+    figure = runs_figure(groups, metric, group_by, spread)
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=120, format="png")
     return {name: len(curves) for name, curves in groups.items()}
