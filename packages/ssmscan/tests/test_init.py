@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ssmscan import hippo_n, init_C_tilde
+from ssmscan import hippo_n, init_B_tilde, init_C_tilde
 
 
 def legs_matrix(N):
@@ -67,3 +67,13 @@ def test_c_init_scales():
     # Under pytest the jaxtyping hook refuses the bad Literal first; without it, ValueError does.
     with pytest.raises((ValueError, TypeError), match=r"unknown C initialization|glorot"):
         init_C_tilde(jax.random.key(0), V, H, "glorot")
+
+
+@pytest.mark.parametrize(("state_size", "model_size"), [(64, 16), (16, 256)])
+def test_b_init_is_lecun_over_the_state_size(state_size, model_size):
+    """B = V B̃ is real with std 1/√P whatever H (S5 and R2I: LeCun-normal over shape (P, H), whose
+    fan-in axis is P); the old 1/√H fails both cases by a factor of 2 or more."""
+    _, V, Vinv = hippo_n(state_size, 4)
+    B = np.asarray(V) @ np.asarray(init_B_tilde(jax.random.key(0), Vinv, model_size, jnp.float64))
+    np.testing.assert_allclose(B.imag, 0.0, atol=1e-12)
+    assert float(np.std(B.real)) == pytest.approx(state_size**-0.5, rel=0.05)

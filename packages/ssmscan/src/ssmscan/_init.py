@@ -63,8 +63,10 @@ def init_log_step(
 def init_B_tilde(
     key: PRNGKeyArray, Vinv: Complex[np.ndarray, "P Pfull"], model_size: int, dtype=jnp.float32
 ) -> Complex[Array, "P H"]:
-    """B̃ = V⁻¹ B with B real [P_full, H], LeCun-normal over the input width H."""
-    B = _truncated_normal(key, (Vinv.shape[1], model_size), (1.0 / model_size) ** 0.5, dtype)
+    """B̃ = V⁻¹ B with B real [P_full, H], LeCun-normal over shape (P_full, H) as S5 and R2I do: JAX's
+    ``lecun_normal`` reads fan-in from the second-to-last axis, so the std is 1/√P_full."""
+    full = Vinv.shape[1]
+    B = _truncated_normal(key, (full, model_size), (1.0 / full) ** 0.5, dtype)
     return jnp.asarray(Vinv, dtype=_complex(dtype)) @ B.astype(_complex(dtype))
 
 

@@ -158,6 +158,10 @@ class S5SSM(eqx.Module):
     def _reset_value(self) -> State | None:
         return None if self.reset_state is None else _as_complex(self.reset_state)
 
+    def reset_value(self) -> State:
+        """The state a reset puts in place of x_{t−1}: the learned reset state, or zeros."""
+        return self.init_state() if self.reset_state is None else _as_complex(self.reset_state)
+
     def _readout(self, x: Complex[Array, "... P"], u: Float[Array, "... H"]) -> Float[Array, "... H"]:
         y = _real_readout(x, self.C_tilde)
         return (2.0 * y if self.conj_sym else y) + self.D * u
@@ -258,6 +262,10 @@ class S5Block(eqx.Module):
     def init_state(self) -> State:
         return self.ssm.init_state()
 
+    def reset_value(self) -> State:
+        """The state a reset puts in place: the SSM's learned reset state, or zeros."""
+        return self.ssm.reset_value()
+
 
 class S5Stack(eqx.Module):
     """N S5 blocks of equal width; every block carries its own hidden state.
@@ -287,6 +295,10 @@ class S5Stack(eqx.Module):
     def init_state(self) -> tuple[State, ...]:
         """One zero state per block."""
         return tuple(block.init_state() for block in self.blocks)
+
+    def reset_values(self) -> tuple[State, ...]:
+        """What a reset puts in place, per block: its learned reset state, or zeros."""
+        return tuple(block.reset_value() for block in self.blocks)
 
     def __call__(
         self,
