@@ -5,7 +5,7 @@ import dataclasses
 import jax
 import pytest
 
-from worldmodel import PRESETS, WorldModel, WorldModelConfig, config_from_dict, preset
+from worldmodel import PRESETS, SSMConfig, WorldModel, WorldModelConfig, config_from_dict, preset
 
 # preset → (H, P, layers, deter, policy input), as the table of design §3
 TABLE = {
@@ -22,11 +22,14 @@ def test_preset_sizes(name):
     config = preset(name)
     ssm = config.ssm
     assert (ssm.width, ssm.state, ssm.layers, config.deter, config.policy_input) == TABLE[name]
-    # shared: 32×32 categoricals, 1% unimix, 8 HiPPO blocks, no conjugate symmetry, dt ∈ [0.001, 0.1]
-    assert (config.stoch, config.classes, config.unimix) == (32, 32, 0.01)
-    assert (ssm.blocks, ssm.conj_sym, ssm.dt_min, ssm.dt_max, ssm.C_init) == (8, False, 1e-3, 1e-1, "s5")
+    # shared: 32×32 categoricals, 1% unimix, 8 HiPPO blocks, no conjugate symmetry, dt ∈ [0.001, 0.1],
+    # the published code's C init (LeCun over P·H), one hidden layer in prior and posterior
+    assert (config.stoch, config.classes, config.unimix, config.latent_layers) == (32, 32, 0.01, 1)
+    assert (ssm.blocks, ssm.conj_sym, ssm.dt_min, ssm.dt_max, ssm.C_init) == (8, False, 1e-3, 1e-1, "lecun")
     assert (config.imag_horizon, config.reward_bins, config.reward_range) == (15, 255, 20.0)
-    assert dataclasses.astuple(config.optim)[1:] == (1e-8, 1000.0)
+    assert config.optim.eps == 1e-8 and config.optim.clip == (200.0 if name == "memorymaze" else 1000.0)
+    assert config.initial == ("zeros" if name == "bsuite" else "learned")
+    assert SSMConfig().C_init == "s5"  # the library default stays S5's (design §3)
 
 
 def test_preset_notes():

@@ -48,13 +48,24 @@ def assert_states_close(a, b, atol=1e-4):
         np.testing.assert_allclose(xs, ys, atol=atol, rtol=atol)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_observe_equals_step_loop(kind, tiny_model, random_batch):
-    model = tiny_model(kind, ssm={"learn_reset_state": True})
-    if kind == "s3m":  # a nonzero learned reset state, so resets must put it in place
+def learned_initial_model(tiny_model, kind, initial="learned", **overrides):
+    """A tiny model whose learned initial state is far from zero: random w (h = tanh w) and, for S3M,
+    random SSM reset states s; with ``initial="zeros"`` only S3M's reset states are learned."""
+    model = tiny_model(kind, initial=initial, ssm={"learn_reset_state": True}, **overrides)
+    if initial == "learned":
+        w = 2.0 * jax.random.normal(jax.random.key(20), model.initial_deter.shape)
+        model = eqx.tree_at(lambda m: m.initial_deter, model, w)
+    if kind == "s3m":
         for i, block in enumerate(model.sequence_model.stack.blocks):
             s = jax.random.normal(jax.random.key(10 + i), block.ssm.reset_state.shape)
             model = eqx.tree_at(lambda m, i=i: m.sequence_model.stack.blocks[i].ssm.reset_state, model, s)
+    return model
+
+
+@pytest.mark.parametrize("initial", ["learned", "zeros"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_observe_equals_step_loop(kind, initial, tiny_model, random_batch):
+    model = learned_initial_model(tiny_model, kind, initial)
     batch = random_batch(T=24, starts=(7, 8, 15))  # consecutive starts too; t = 0 continues the carry
     carry = random_carry(model, 1)
     key = jax.random.key(3)
@@ -125,8 +136,57 @@ def test_causality_by_gradient(kind, tiny_model, random_batch):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_learned_initial_state_by_hand(kind, tiny_model):
+    """h = tanh(w), z = the prior's mode at h (one-hot), x = the SSM reset states; zeros when not learned."""
+    model = learned_initial_model(tiny_model, kind)
+    state = model.initial_state()
+    np.testing.assert_allclose(state.deter, np.tanh(np.asarray(model.initial_deter)), rtol=1e-6)
+    logits = np.asarray(model.prior(state.deter))
+    np.testing.assert_array_equal(state.stoch, np.eye(logits.shape[-1])[logits.argmax(-1)])
+    blocks = model.sequence_model.stack.blocks if kind == "s3m" else ()
+    assert len(state.hidden) == len(blocks) == (2 if kind == "s3m" else 0)
+    for x, block in zip(state.hidden, blocks, strict=True):
+        s = np.asarray(block.ssm.reset_state)
+        np.testing.assert_array_equal(x, s[:, 0] + 1j * s[:, 1])
+    zeros = tiny_model(kind, initial="zeros").initial_state()
+    assert all(float(jnp.abs(leaf).max()) == 0.0 for leaf in jax.tree.leaves(zeros))
+    assert tiny_model(kind, initial="zeros").initial_deter is None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_reset_continues_from_the_initial_carry(kind, tiny_model, random_batch):
+    """The state at an episode start is the step from (initial state, zero action) without a reset: the
+    reset puts the learned initial h, z and s in place, not zeros (with random w and s, zeros differ)."""
+    model = learned_initial_model(tiny_model, kind)
+    batch = random_batch(T=12, starts=(0, 6))
+    keys = jax.random.split(jax.random.key(4), 12)
+    observed, _ = _observe(model, batch, random_carry(model, 8), jax.random.key(4))
+    for r in (0, 6):
+        obs_r = jax.tree.map(lambda x, r=r: x[r], batch.obs)
+        fresh = _observe_step(model, model.initial_carry(), obs_r, False, keys[r])
+        assert_states_close(jax.tree.map(lambda x, r=r: x[r], observed.state), fresh, atol=1e-5)
+    zeros = eqx.tree_at(lambda m: m.initial_deter, model, jnp.zeros_like(model.initial_deter))
+    moved, _ = _observe(zeros, batch, random_carry(model, 8), jax.random.key(4))
+    if kind == "rssm":  # for S3M h_init only enters through z's mode, which may not move
+        assert not np.allclose(moved.state.deter[6], observed.state.deter[6], atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_learned_initial_state_gets_gradients(kind, tiny_model, random_batch):
+    """The loss reaches the learned initial state: w through h (RSSM), s through x (S3M)."""
+    model = learned_initial_model(tiny_model, kind)
+    batch = random_batch(T=10, starts=(0, 5))
+    grads = eqx.filter_grad(lambda m: m.loss(batch, m.initial_carry(), key=jax.random.key(0))[0])(model)
+    if kind == "rssm":
+        assert float(jnp.abs(grads.initial_deter).max()) > 0
+    else:
+        for block in grads.sequence_model.stack.blocks:
+            assert float(jnp.abs(block.ssm.reset_state).max()) > 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_reset_cuts_the_past(kind, tiny_model, random_batch):
-    model = tiny_model(kind)
+    model = learned_initial_model(tiny_model, kind)
     r = 9
     batch = random_batch(T=16, starts=(0, r))
     carry = random_carry(model, 2)

@@ -77,15 +77,19 @@ def test_loss_drops(kind, tiny_model):
     assert np.mean(pred[-20:]) < 0.2 * np.mean(pred[:5]), (pred[:5], pred[-20:])
 
 
-def test_optimizer_is_clipped_adam_on_every_parameter():
-    """make_optimizer (flattened into one vector) against clip-by-global-norm + Adam written per array
-    in NumPy: two steps on arrays of different shapes, the first gradient large enough to be clipped."""
+def test_optimizer_is_clipped_adam_per_group_with_decoupled_weight_decay():
+    """make_optimizer (each group flattened into one vector) against R2I's optimizer written per array in
+    NumPy: the S5 parameters and the rest clipped by their own global norms, Adam, and decoupled weight
+    decay of the rest's weight matrices only. Two steps; the first gradient is clipped, in the S5 group
+    far more than in the other, so one shared clip would give other numbers."""
     from worldmodel import OptimConfig
 
-    config = OptimConfig(lr=0.01, eps=1e-6, clip=1.0)
+    config = OptimConfig(lr=0.01, eps=1e-6, clip=1.0, weight_decay=0.1)
     rng = np.random.default_rng(0)
-    params = {"w": rng.normal(size=(3, 4)), "b": rng.normal(size=(4,)), "s": rng.normal(size=())}
+    shapes = {"weight": (3, 4), "bias": (4,), "s": (), "B_tilde": (5, 2, 2), "log_step": (5,)}
+    params = {k: rng.normal(size=shape) for k, shape in shapes.items()}
     grads = [{k: 5.0 * rng.normal(size=np.shape(v)) for k, v in params.items()} for _ in range(2)]
+    grads[0]["B_tilde"] *= 20.0
     grads[1] = {k: 0.01 * v for k, v in grads[1].items()}  # small: not clipped
 
     optimizer = make_optimizer(config)
@@ -96,17 +100,40 @@ def test_optimizer_is_clipped_adam_on_every_parameter():
         ours = eqx.apply_updates(ours, updates)
 
     b1, b2 = 0.9, 0.999
+    groups = {"ssm": ("B_tilde", "log_step"), "rest": ("weight", "bias", "s")}
     ref = {k: np.array(v, np.float64) for k, v in params.items()}
     mu = {k: np.zeros_like(v) for k, v in ref.items()}
     nu = {k: np.zeros_like(v) for k, v in ref.items()}
     for t, g in enumerate(grads, start=1):
-        norm = np.sqrt(sum(np.sum(np.square(x)) for x in g.values()))
-        factor = min(1.0, config.clip / norm)
-        for k in ref:
-            gk = g[k] * factor
-            mu[k] = b1 * mu[k] + (1 - b1) * gk
-            nu[k] = b2 * nu[k] + (1 - b2) * gk**2
-            step = (mu[k] / (1 - b1**t)) / (np.sqrt(nu[k] / (1 - b2**t)) + config.eps)
-            ref[k] = ref[k] - config.lr * step
+        for names in groups.values():
+            norm = np.sqrt(sum(np.sum(np.square(g[k])) for k in names))
+            factor = min(1.0, config.clip / norm)
+            for k in names:
+                gk = g[k] * factor
+                mu[k] = b1 * mu[k] + (1 - b1) * gk
+                nu[k] = b2 * nu[k] + (1 - b2) * gk**2
+                step = (mu[k] / (1 - b1**t)) / (np.sqrt(nu[k] / (1 - b2**t)) + config.eps)
+                decay = config.weight_decay * ref[k] if k == "weight" else 0.0
+                ref[k] = ref[k] - config.lr * (step + decay)
     for k in ref:
         np.testing.assert_allclose(np.asarray(ours[k]), ref[k], rtol=1e-5, atol=1e-6)
+
+
+def test_parameter_groups_of_a_world_model(tiny_model):
+    """The S5 group holds exactly Λ, B̃, C̃, D and log Δ of every block; decay takes the 2-D weights."""
+    from worldmodel._world_model import decayed_weights, parameter_groups
+
+    model = tiny_model("s3m")
+    params = eqx.filter(model, eqx.is_inexact_array)
+    labels = parameter_groups(params)
+    ssm = model.sequence_model.stack.blocks[0].ssm
+    assert labels.sequence_model.stack.blocks[0].ssm.B_tilde == "ssm"
+    assert labels.sequence_model.stack.blocks[1].ssm.log_step == "ssm"
+    assert labels.sequence_model.stack.blocks[0].glu_value.weight == "rest"
+    assert ssm.reset_state is not None and labels.sequence_model.stack.blocks[0].ssm.reset_state == "rest"
+    counted = sum(label == "ssm" for label in jax.tree.leaves(labels))
+    assert counted == 6 * len(model.sequence_model.stack.blocks)
+    decays = decayed_weights(params)
+    assert decays.reward.mlp.out.weight and not decays.reward.mlp.out.bias
+    assert not decays.sequence_model.stack.blocks[0].norm.weight  # LayerNorm scale: 1-D
+    assert not decays.initial_deter

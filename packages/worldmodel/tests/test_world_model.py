@@ -51,6 +51,28 @@ def test_loss_is_the_weighted_sum_of_its_parts(tiny_model, random_batch):
     assert metrics["dyn"] >= 1.0 and metrics["rep"] >= 1.0  # free bits
 
 
+def test_pred_is_the_sum_of_its_parts_and_kl_above_the_floor_is_by_hand(tiny_model, random_batch):
+    """``pred`` = recon + reward + cont, and with a prior pushed far from the posterior the KL sits above
+    the free-bits floor, so dyn = rep = KL[q ‖ p], written out here in NumPy, per step."""
+    model = tiny_model("s3m")
+    out = model.prior.mlp.out
+    model = eqx.tree_at(lambda m: m.prior.mlp.out.bias, model, 4.0 * jnp.sin(jnp.arange(out.bias.size)))
+    batch = random_batch(T=10, starts=(0, 4))
+    key = jax.random.key(5)
+    _, metrics = model.loss(batch, model.initial_carry(), key=key)
+    parts = metrics["recon_vector"] + metrics["reward"] + metrics["cont"]
+    np.testing.assert_allclose(metrics["pred"], parts, rtol=1e-6)
+    observed, _ = model.observe(batch.obs, batch.action, batch.is_first, model.initial_carry(), key=key)
+    q = np.asarray(jax.nn.softmax(observed.post_logits, -1), np.float64)
+    p = np.asarray(jax.nn.softmax(observed.prior_logits, -1), np.float64)
+    kl = np.sum(q * (np.log(q) - np.log(p)), axis=(-2, -1))  # per step, summed over the latents
+    free = model.config.loss.free_nats
+    assert kl.min() > free
+    np.testing.assert_allclose(metrics["dyn"], kl.mean(), rtol=1e-5)
+    np.testing.assert_allclose(metrics["rep"], kl.mean(), rtol=1e-5)
+    np.testing.assert_allclose(metrics["kl"], kl.mean(), rtol=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["s3m", "rssm"])
 def test_jit_loss_and_grad_traces_once(kind, tiny_model, random_batch):
     model = tiny_model(kind)
@@ -122,9 +144,10 @@ def test_imagination_shapes_and_heads(kind, tiny_model, random_batch):
     np.testing.assert_allclose(
         imagined.rewards, jax.vmap(jax.vmap(model.reward.mean))(imagined.features), atol=1e-6
     )
-    np.testing.assert_allclose(
-        imagined.continues, jax.nn.sigmoid(jax.vmap(jax.vmap(model.cont))(imagined.features))
-    )
+    # continues are the head's mode (R2I, DreamerV3): 1 where P(continue) > 0.5
+    probs = jax.nn.sigmoid(jax.vmap(jax.vmap(model.cont))(imagined.features))
+    np.testing.assert_array_equal(imagined.continues, (probs > 0.5).astype(np.float32))
+    assert 0 < float(imagined.continues.mean()) < 1  # both outcomes occur, so the mode is checked
     np.testing.assert_allclose(imagined.rewards, 0.0, atol=1e-5)  # zero-initialized reward head
     # ... so changing the head changes them: bias the reward head towards the top bin
     out = model.reward.mlp.out
@@ -133,7 +156,7 @@ def test_imagination_shapes_and_heads(kind, tiny_model, random_batch):
     np.testing.assert_allclose(again.rewards, np.expm1(cfg.reward_range), rtol=1e-3)
     # imagined steps follow the prior: h_{t+1} = step(s_t, a_t), z from p(z | h)
     state_t = jax.tree.map(lambda x: x[0, 2], imagined.state)
-    deter, _ = model.sequence_model.step(state_t, imagined.actions[0, 2], False)
+    deter, _ = model.sequence_model.step(state_t, imagined.actions[0, 2], False, model.initial_state())
     np.testing.assert_allclose(imagined.state.deter[0, 3], deter, atol=1e-5)
     # the policy saw the policy features, and its actions are one-hot
     np.testing.assert_array_equal(imagined.actions.sum(-1), 1.0)

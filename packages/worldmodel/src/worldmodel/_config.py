@@ -9,6 +9,7 @@ PolicyInput = Literal["output", "hidden", "full"]
 Discretization = Literal["bilinear", "zoh"]
 CInit = Literal["s5", "lecun"]
 DType = Literal["float32", "float64"]
+Initial = Literal["zeros", "learned"]
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,17 @@ class LossScales:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Adam with global-norm clipping for the world model (R2I/DreamerV3 v1 defaults)."""
+    """Adam with global-norm clipping for the world model (R2I/DreamerV3 v1 defaults).
+
+    clip applies to each of the two parameter groups (S5 parameters, the rest) on its own, as R2I's
+    ``model_opt_groups`` do. weight_decay: decoupled decay of the weight matrices outside the S5
+    parameters (R2I uses 1e-2 for Memory Maze, else 0).
+    """
 
     lr: float = 1e-4
     eps: float = 1e-8
     clip: float = 1000.0
+    weight_decay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,11 @@ class WorldModelConfig:
     sequence_model: ``"s3m"`` (R2I, S5 stack) or ``"rssm"`` (DreamerV3 GRU baseline).
     deter: size of h_t (the sequence model's output; the GRU state for the RSSM).
     stoch, classes: z is ``stoch`` categoricals with ``classes`` classes; unimix: uniform mixture weight.
-    units, layers: width and depth of the MLPs of prior, posterior and heads (LayerNorm + SiLU).
+    units, layers: width and depth of the MLPs of the reward, continue and decoder heads (LayerNorm + SiLU).
+    latent_layers: hidden layers (width ``units``) of the prior and posterior heads; R2I and DreamerV3
+    use one.
+    initial: the state episodes start from: ``"learned"`` (R2I's default: h = tanh of a learned vector,
+    z the prior's mode there, S3M's SSM reset states learned) or ``"zeros"`` (R2I's bsuite setting).
     enc_units, enc_layers: MLP encoder/decoder for vector observations.
     cnn_depth: channels of the first CNN stage (32·k for stage k = 1, 2, 4, 8) for 64×64 images.
     reward_bins, reward_range: two-hot bins of the reward head, in symlog space [−range, range].
@@ -80,6 +91,8 @@ class WorldModelConfig:
     unimix: float = 0.01
     units: int = 512
     layers: int = 2
+    latent_layers: int = 1
+    initial: Initial = "learned"
     enc_units: int = 512
     enc_layers: int = 2
     cnn_depth: int = 32
@@ -96,6 +109,7 @@ class WorldModelConfig:
             ("sequence_model", self.sequence_model, ("s3m", "rssm")),
             ("policy_input", self.policy_input, ("output", "hidden", "full")),
             ("dtype", self.dtype, ("float32", "float64")),
+            ("initial", self.initial, ("zeros", "learned")),
             ("ssm.discretization", self.ssm.discretization, ("bilinear", "zoh")),
             ("ssm.C_init", self.ssm.C_init, ("s5", "lecun")),
         ]:
@@ -109,18 +123,23 @@ class WorldModelConfig:
 
 _BASE = WorldModelConfig()
 
+# R2I's configs.yaml (bsuite: its configs_backup.yaml), as applied: S5 width H = rssm.units, P = rssm.hidden.
+# Departures are listed with their reasons in r2i-agent's tests/test_presets.py.
 PRESETS: dict[str, WorldModelConfig] = {
-    # ZOH, zero initial state, float32.
+    # ZOH, zero initial state, float32; encoder/decoder MLP 5×1024.
     "bsuite": dataclasses.replace(
         _BASE,
-        ssm=SSMConfig(width=512, state=128, layers=3, discretization="zoh"),
+        ssm=SSMConfig(width=512, state=128, layers=3, discretization="zoh", C_init="lecun"),
         deter=512,
+        enc_units=1024,
+        enc_layers=5,
+        initial="zeros",
         policy_input="hidden",
     ),
     # Heads MLP 2×512, encoder/decoder 1×512.
     "popgym": dataclasses.replace(
         _BASE,
-        ssm=SSMConfig(width=512, state=128, layers=3),
+        ssm=SSMConfig(width=512, state=128, layers=3, C_init="lecun"),
         deter=1024,
         units=512,
         layers=2,
@@ -128,19 +147,31 @@ PRESETS: dict[str, WorldModelConfig] = {
         enc_layers=1,
         policy_input="hidden",
     ),
+    # Heads 4×1024, CNN depth 48, clip 200, weight decay 1e-2 outside the S5 parameters.
     "memorymaze": dataclasses.replace(
         _BASE,
-        ssm=SSMConfig(width=1024, state=512, layers=5),
+        ssm=SSMConfig(width=1024, state=512, layers=5, C_init="lecun"),
         deter=2048,
+        units=1024,
+        layers=4,
+        enc_units=400,
+        enc_layers=4,
+        cnn_depth=48,
         loss=LossScales(dyn=0.8, rep=0.2),
-        optim=OptimConfig(lr=3e-4),
+        optim=OptimConfig(lr=3e-4, clip=200.0, weight_decay=1e-2),
         policy_input="full",
     ),
     "atari100k": dataclasses.replace(
-        _BASE, ssm=SSMConfig(width=512, state=128, layers=4), deter=512, policy_input="full"
+        _BASE, ssm=SSMConfig(width=512, state=128, layers=4, C_init="lecun"), deter=512, policy_input="full"
     ),
+    # dmc_proprio and dmc_vision: encoder/decoder MLP 5×1024 (used for proprio observations).
     "dmc": dataclasses.replace(
-        _BASE, ssm=SSMConfig(width=512, state=128, layers=4), deter=512, policy_input="full"
+        _BASE,
+        ssm=SSMConfig(width=512, state=128, layers=4, C_init="lecun"),
+        deter=512,
+        enc_units=1024,
+        enc_layers=5,
+        policy_input="full",
     ),
     # Seconds on a CPU: for tests and smoke runs.
     "tiny": dataclasses.replace(

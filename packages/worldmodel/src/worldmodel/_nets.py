@@ -404,3 +404,8 @@ class ContinueHead(eqx.Module):
 
     def prob(self, features: Float[Array, " F"]) -> Float[Array, ""]:
         return jax.nn.sigmoid(self(features))
+
+    def mode(self, features: Float[Array, " F"]) -> Float[Array, ""]:
+        """The most likely outcome: 1.0 where P(continue) > 0.5, else 0.0 (no gradient)."""
+        logit = jax.lax.stop_gradient(self(features))
+        return (logit > 0).astype(logit.dtype)

@@ -62,10 +62,13 @@ class RSSM(SequenceModel):
     def posterior_input(self, deter: DeterStep, embed: Float[Array, " E"]) -> Float[Array, " I"]:
         return jnp.concatenate([deter, embed])
 
-    def step(self, prev: LatentState, prev_action: Action, is_first: Flag) -> tuple[DeterStep, HiddenStep]:
-        """h_t from h_{t−1} (zero at an episode start), z_{t−1} and a_{t−1}."""
-        h_prev = (1.0 - jnp.asarray(is_first, prev.deter.dtype)) * prev.deter
-        x = self.in_layer(prev_inputs(prev.stoch, prev_action, is_first))
+    def step(
+        self, prev: LatentState, prev_action: Action, is_first: Flag, initial: LatentState
+    ) -> tuple[DeterStep, HiddenStep]:
+        """h_t from h_{t−1}, z_{t−1} and a_{t−1}; at an episode start from ``initial``'s h and z, a = 0."""
+        first = jnp.asarray(is_first, prev.deter.dtype)
+        h_prev = (1.0 - first) * prev.deter + first * initial.deter
+        x = self.in_layer(prev_inputs(prev.stoch, prev_action, is_first, initial.stoch))
         return layernorm_gru(self.norm(linear(self.gates, jnp.concatenate([x, h_prev]))), h_prev), ()
 
     def observe(
@@ -75,6 +78,7 @@ class RSSM(SequenceModel):
         actions: Actions,
         is_first: Flags,
         carry: Carry,
+        initial: LatentState,
         *,
         key: PRNGKeyArray,
     ) -> tuple[LatentState, Float[Array, "T S K"], Carry]:
@@ -84,7 +88,7 @@ class RSSM(SequenceModel):
 
         def body(carry: Carry, inputs):
             embed_t, action_t, first_t, key_t = inputs
-            deter, hidden = self.step(carry.state, carry.action, first_t)
+            deter, hidden = self.step(carry.state, carry.action, first_t, initial)
             logits = posterior(self.posterior_input(deter, embed_t))
             stoch = sample_straight_through(logits, key=key_t)
             state = LatentState(deter=deter, hidden=hidden, stoch=stoch)

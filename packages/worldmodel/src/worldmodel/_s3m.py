@@ -28,7 +28,11 @@ from ._types import (
 
 
 class S3M(SequenceModel):
-    """u_t = Dense([z_{t−1}, a_{t−1}]); (y_t, x_t) = S5Stack(u, resets at is_first); h_t = Linear(y_t).
+    """u_t = Dense([z_{t−1}, a_{t−1}]); (y_t, x_t) = S5Stack(u, resets at is_first); h_t = SiLU(Linear(y_t)).
+
+    The output projection is R2I's (a Linear then SiLU). A reset puts each block's reset state s in place
+    of x_{t−1}: learned with ``initial="learned"`` (R2I's learned initial state) or
+    ``ssm.learn_reset_state``, else zeros.
 
     ``x_t`` are the complex hidden states of every S5 block. Sequence mode (:meth:`sequence`) runs all
     T steps in one resettable scan; :meth:`step` gives the same numbers one step at a time.
@@ -38,7 +42,7 @@ class S3M(SequenceModel):
         >>> s3m = S3M(cfg, action_size=2, key=jax.random.key(0))
         >>> T = 10
         >>> deter, hidden = s3m.sequence(jnp.zeros((T, 4, 4)), jnp.zeros((T, 2)), jnp.zeros(T, bool),
-        ...                              s3m.initial_hidden())
+        ...                              s3m.initial_hidden(), jnp.zeros((4, 4)))
     """
 
     in_proj: Dense
@@ -66,7 +70,7 @@ class S3M(SequenceModel):
             conj_sym=ssm.conj_sym,
             discretization=ssm.discretization,
             C_init=ssm.C_init,
-            learn_reset_state=ssm.learn_reset_state,
+            learn_reset_state=ssm.learn_reset_state or config.initial == "learned",
             dt_min=ssm.dt_min,
             dt_max=ssm.dt_max,
             dtype=dtype,
@@ -77,7 +81,7 @@ class S3M(SequenceModel):
         self.hidden_size = 2 * sum(block.ssm.hidden_size for block in self.stack.blocks)
 
     def initial_hidden(self) -> HiddenStep:
-        return self.stack.init_state()
+        return self.stack.reset_values()
 
     def posterior_input_size(self, embed_size: int) -> int:
         """q(z_t | o_t) reads the embedding only: it is not recurrent."""
@@ -87,17 +91,29 @@ class S3M(SequenceModel):
         return embed
 
     def sequence(
-        self, prev_stoch: StochSeq, prev_action: Actions, is_first: Flags, hidden0: HiddenStep
+        self,
+        prev_stoch: StochSeq,
+        prev_action: Actions,
+        is_first: Flags,
+        hidden0: HiddenStep,
+        initial_stoch: Float[Array, "S K"],
     ) -> tuple[DeterSeq, HiddenSeq]:
-        """All (h_t, x_t) of a sequence [T] from z_{t−1}, a_{t−1} [T] in one scan, reset where is_first."""
-        u = jax.vmap(lambda z, a, f: self.in_proj(prev_inputs(z, a, f)))(prev_stoch, prev_action, is_first)
+        """All (h_t, x_t) of a sequence [T] from z_{t−1}, a_{t−1} [T] in one scan, reset where is_first
+        (z_{t−1} then reads ``initial_stoch``, x_{t−1} the reset state)."""
+        inputs = lambda z, a, f: self.in_proj(prev_inputs(z, a, f, initial_stoch))
+        u = jax.vmap(inputs)(prev_stoch, prev_action, is_first)
         ys, hidden = self.stack(u, self._resets(is_first), hidden0)
-        return jax.vmap(lambda y: linear(self.out_proj, y))(ys), hidden
+        return jax.vmap(self._output)(ys), hidden
 
-    def step(self, prev: LatentState, prev_action: Action, is_first: Flag) -> tuple[DeterStep, HiddenStep]:
-        u = self.in_proj(prev_inputs(prev.stoch, prev_action, is_first))
+    def step(
+        self, prev: LatentState, prev_action: Action, is_first: Flag, initial: LatentState
+    ) -> tuple[DeterStep, HiddenStep]:
+        u = self.in_proj(prev_inputs(prev.stoch, prev_action, is_first, initial.stoch))
         y, hidden = self.stack.step(prev.hidden, u, self._resets(is_first))
-        return linear(self.out_proj, y), hidden
+        return self._output(y), hidden
+
+    def _output(self, y: Float[Array, " H"]) -> DeterStep:
+        return jax.nn.silu(linear(self.out_proj, y))
 
     def _resets(self, is_first):
         """Where the scan resets its state: at episode starts, or nowhere (the no-resets ablation)."""
@@ -111,6 +127,7 @@ class S3M(SequenceModel):
         actions: Actions,
         is_first: Flags,
         carry: Carry,
+        initial: LatentState,
         *,
         key: PRNGKeyArray,
     ) -> tuple[LatentState, Float[Array, "T S K"], Carry]:
@@ -120,6 +137,6 @@ class S3M(SequenceModel):
         stoch = jax.vmap(lambda logits, k: sample_straight_through(logits, key=k))(post_logits, keys)
         prev_stoch = shift_in(carry.state.stoch, stoch)
         prev_action = shift_in(carry.action, actions.astype(stoch.dtype))
-        deter, hidden = self.sequence(prev_stoch, prev_action, is_first, carry.state.hidden)
+        deter, hidden = self.sequence(prev_stoch, prev_action, is_first, carry.state.hidden, initial.stoch)
         states = LatentState(deter=deter, hidden=hidden, stoch=stoch)
         return states, post_logits, Carry(state=last(states), action=actions[-1].astype(stoch.dtype))

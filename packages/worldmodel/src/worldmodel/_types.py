@@ -74,7 +74,7 @@ class Imagined(NamedTuple):
 
     features: (z, h) that the heads read [N, L, F]. policy_features: the policy's input [N, L, F'].
     actions: a_t = policy(policy_features_t) [N, L, A]. rewards, continues: reward head mean and continue
-    head probability of each state [N, L].
+    head mode (0 or 1) of each state [N, L].
     """
 
     state: LatentState

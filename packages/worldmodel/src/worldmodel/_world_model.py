@@ -70,6 +70,7 @@ class WorldModel(eqx.Module):
     decoder: MultiDecoder
     reward: RewardHead
     cont: ContinueHead
+    initial_deter: Float[Array, " D"] | None
     config: WorldModelConfig = eqx.field(static=True)
     obs_shapes: tuple[tuple[str, tuple[int, ...]], ...] = eqx.field(static=True)
     action_size: int = eqx.field(static=True)
@@ -105,10 +106,10 @@ class WorldModel(eqx.Module):
         self.sequence_model = SEQUENCE_MODELS[c.sequence_model](config, action_size, key=keys[1])
         post_in = self.sequence_model.posterior_input_size(self.encoder.out_size)
         self.posterior = LatentHead(
-            post_in, c.units, c.layers, c.stoch, c.classes, c.unimix, key=keys[2], dtype=dtype
+            post_in, c.units, c.latent_layers, c.stoch, c.classes, c.unimix, key=keys[2], dtype=dtype
         )
         self.prior = LatentHead(
-            c.deter, c.units, c.layers, c.stoch, c.classes, c.unimix, key=keys[3], dtype=dtype
+            c.deter, c.units, c.latent_layers, c.stoch, c.classes, c.unimix, key=keys[3], dtype=dtype
         )
         feat = self.feature_size
         self.decoder = MultiDecoder(
@@ -118,6 +119,7 @@ class WorldModel(eqx.Module):
             feat, c.units, c.layers, c.reward_bins, c.reward_range, key=keys[5], dtype=dtype
         )
         self.cont = ContinueHead(feat, c.units, c.layers, key=keys[6], dtype=dtype)
+        self.initial_deter = jnp.zeros(c.deter, dtype) if c.initial == "learned" else None
 
     # ----- states and features -----
 
@@ -126,15 +128,25 @@ class WorldModel(eqx.Module):
         """Size of (z, h), what the heads read."""
         return self.config.stoch * self.config.classes + self.config.deter
 
-    def initial_carry(self) -> Carry:
-        """Zero state and action: the carry before an episode's first chunk (is_first resets anyway)."""
+    def initial_state(self) -> LatentState:
+        """The state every episode starts from (is_first puts it in place of the previous one).
+
+        ``initial="learned"`` (R2I, DreamerV3): h = tanh(w) of a learned vector w, z the prior's mode
+        at that h (one-hot), and S3M's x the learned SSM reset states. ``"zeros"``: all zeros.
+        """
         dtype = jnp.dtype(self.config.dtype)
-        state = LatentState(
-            deter=jnp.zeros(self.config.deter, dtype),
-            hidden=self.sequence_model.initial_hidden(),
-            stoch=jnp.zeros((self.config.stoch, self.config.classes), dtype),
-        )
-        return Carry(state=state, action=jnp.zeros(self.action_size, dtype))
+        hidden = self.sequence_model.initial_hidden()
+        if self.initial_deter is None:
+            deter = jnp.zeros(self.config.deter, dtype)
+            return LatentState(deter, hidden, jnp.zeros((self.config.stoch, self.config.classes), dtype))
+        deter = jnp.tanh(self.initial_deter)
+        logits = jax.lax.stop_gradient(self.prior(deter))
+        stoch = jax.nn.one_hot(jnp.argmax(logits, -1), self.config.classes, dtype=dtype)
+        return LatentState(deter=deter, hidden=hidden, stoch=stoch)
+
+    def initial_carry(self) -> Carry:
+        """The initial state and a zero action: the carry before an episode's first chunk."""
+        return Carry(state=self.initial_state(), action=jnp.zeros(self.action_size, self.config.dtype))
 
     @property
     def carry_size(self) -> int:
@@ -214,7 +226,7 @@ class WorldModel(eqx.Module):
         """
         embed = jax.vmap(self.encoder)(obs)
         states, post_logits, carry = self.sequence_model.observe(
-            self.posterior, embed, actions, is_first, carry, key=key
+            self.posterior, embed, actions, is_first, carry, self.initial_state(), key=key
         )
         prior_logits = jax.vmap(self.prior)(states.deter)
         return Observed(state=states, post_logits=post_logits, prior_logits=prior_logits), carry
@@ -226,7 +238,7 @@ class WorldModel(eqx.Module):
 
         The next carry is ``Carry(state, action_taken)``.
         """
-        deter, hidden = self.sequence_model.step(carry.state, carry.action, is_first)
+        deter, hidden = self.sequence_model.step(carry.state, carry.action, is_first, self.initial_state())
         embed = self.encoder(obs)
         logits = self.posterior(self.sequence_model.posterior_input(deter, embed))
         return LatentState(deter=deter, hidden=hidden, stoch=sample_straight_through(logits, key=key))
@@ -277,7 +289,7 @@ class WorldModel(eqx.Module):
 
     def imagine_step(self, state: LatentState, action: Action, *, key: PRNGKeyArray) -> LatentState:
         """Next latent state in imagination: step mode, z from the prior p(z | h)."""
-        deter, hidden = self.sequence_model.step(state, action, False)
+        deter, hidden = self.sequence_model.step(state, action, False, state)  # no episode starts here
         stoch = sample_straight_through(self.prior(deter), key=key)
         return LatentState(deter=deter, hidden=hidden, stoch=stoch)
 
@@ -285,13 +297,13 @@ class WorldModel(eqx.Module):
         def body(state, key_t):
             act_key, z_key = jax.random.split(key_t)
             inputs = self.policy_features(state)
-            action = policy(inputs, act_key)
+            action = policy(jax.lax.stop_gradient(inputs), act_key)  # the policy reads sg(state) (DreamerV3)
             return self.imagine_step(state, action, key=z_key), (state, inputs, action)
 
         keys = jax.random.split(key, horizon + 1)
         final, (states, inputs, actions) = jax.lax.scan(body, start, keys[:-1])
         final_inputs = self.policy_features(final)
-        final_action = policy(final_inputs, keys[-1])
+        final_action = policy(jax.lax.stop_gradient(final_inputs), keys[-1])
         append = lambda seq, x: jnp.concatenate([seq, x[None]], axis=0)
         states = jax.tree.map(append, states, final)
         feats = jax.vmap(self.features)(states)
@@ -301,7 +313,7 @@ class WorldModel(eqx.Module):
             policy_features=append(inputs, final_inputs),
             actions=append(actions, final_action),
             rewards=jax.vmap(self.reward.mean)(feats),
-            continues=jax.vmap(self.cont.prob)(feats),
+            continues=jax.vmap(self.cont.mode)(feats),
         )
 
     def imagine(
@@ -315,8 +327,10 @@ class WorldModel(eqx.Module):
         """Roll ``horizon`` steps (default: config) from EVERY start state, e.g. all B·T posterior states.
 
         ``start`` may have any leading dims ([B, T] from a vmapped ``observe``); they are flattened to N
-        and gradients do not flow into the starts. ``policy(features, key) -> action`` sees one example.
-        Rewards and continues are the reward head's mean and the continue head's probability. ``key`` is
+        and gradients do not flow into the starts. ``policy(features, key) -> action`` sees one example,
+        with a stop-gradient: gradients reach the actions only through the model's dynamics. Rewards are
+        the reward head's mean, continues the continue head's mode (1 where P(continue) > 0.5), as in R2I
+        and DreamerV3. ``key`` is
         one key (split into one per start) or already one key per start, shape [N].
         """
         horizon = self.config.imag_horizon if horizon is None else horizon
@@ -343,16 +357,62 @@ def batch_loss(
     return jnp.mean(losses), (jax.tree.map(jnp.mean, metrics), observed, carry)
 
 
-def make_optimizer(config: OptimConfig) -> optax.GradientTransformation:
-    """Adam (lr, eps) after global-norm clipping, as the world-model optimizer of R2I/DreamerV3 v1.
+SSM_PARAMETERS = frozenset({"Lambda_re", "Lambda_im", "B_tilde", "C_tilde", "D", "log_step"})
 
-    It runs on all parameters concatenated into one vector (``optax.flatten``): the same update, but a
-    handful of XLA kernels instead of several per parameter array, which halves the compile time of a
-    whole agent update on CPU (docs/benchmarks.md). Its state holds flat vectors.
+
+def _leaf_name(path) -> str:
+    last = path[-1]
+    return str(getattr(last, "name", getattr(last, "key", last)))
+
+
+def parameter_groups(params):
+    """``"ssm"`` for the S5 layers' Λ, B̃, C̃, D and log Δ (R2I's ``model_opt_groups``), ``"rest"`` for
+    every other parameter, as a pytree of labels matching ``params``."""
+    label = lambda path, _: "ssm" if _leaf_name(path) in SSM_PARAMETERS else "rest"
+    return jax.tree_util.tree_map_with_path(label, params)
+
+
+def decayed_weights(params):
+    """Which parameters weight decay shrinks: the weight matrices and kernels of linear and
+    convolutional layers (R2I's ``/(w|kernel)$``), not biases, norms, SSM parameters or initial states."""
+    decays = lambda path, x: _leaf_name(path) == "weight" and getattr(x, "ndim", 0) >= 2
+    return jax.tree_util.tree_map_with_path(decays, params)
+
+
+def _flattened(inner: optax.GradientTransformation) -> optax.GradientTransformation:
+    """``optax.flatten(inner)``, passing through a group without parameters (the RSSM has no S5 ones)."""
+    flat = optax.flatten(inner)
+
+    def init(params):
+        return flat.init(params) if jax.tree.leaves(params) else optax.EmptyState()
+
+    def update(updates, state, params=None):
+        return flat.update(updates, state, params) if jax.tree.leaves(updates) else (updates, state)
+
+    return optax.GradientTransformation(init, update)
+
+
+def make_optimizer(config: OptimConfig) -> optax.GradientTransformation:
+    """R2I's world-model optimizer: the S5 parameters (:func:`parameter_groups`) and all others in two
+    groups, each clipped by its own global norm, then Adam (lr, eps) and, for the others, decoupled
+    weight decay on :func:`decayed_weights` (``weight_decay``; the S5 group never decays).
+
+    Each group runs on its parameters concatenated into one vector (``optax.flatten``): the same update,
+    but a handful of XLA kernels instead of several per parameter array, which halves the compile time
+    of a whole agent update on CPU (docs/benchmarks.md). Its state holds flat vectors.
     """
-    return optax.flatten(
-        optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(config.lr, eps=config.eps))
-    )
+
+    def group(decay: bool) -> optax.GradientTransformation:
+        steps = [
+            _flattened(
+                optax.chain(optax.clip_by_global_norm(config.clip), optax.scale_by_adam(eps=config.eps))
+            )
+        ]
+        if decay and config.weight_decay > 0:
+            steps.append(optax.add_decayed_weights(config.weight_decay, mask=decayed_weights))
+        return optax.chain(*steps, optax.scale(-config.lr))
+
+    return optax.multi_transform({"ssm": group(False), "rest": group(True)}, parameter_groups)
 
 
 def initial_carries(model: WorldModel, batch_size: int) -> Carry:
