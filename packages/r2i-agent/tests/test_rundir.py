@@ -84,8 +84,29 @@ def test_a_run_written_before_later_fields_existed_loads_with_the_values_it_ran_
     assert load_run(tmp_path) == run
 
     defaults = {leaf.path: leaf.value for leaf in leaf_fields(AgentConfig())}
+    changed = {"model.initial", "model.latent_layers", "actor_critic.critic_clip"}  # R2I's, not the old
     for path, value in ADDED_FIELDS.items():
-        assert defaults[path.removeprefix("config.")] == value, path
+        if path.removeprefix("config.") not in changed:
+            assert defaults[path.removeprefix("config.")] == value, path
+
+
+def test_a_run_from_before_the_r2i_fixes_loads_with_the_structure_it_ran_with(tmp_path):
+    """Runs written before the learned initial state, one-layer prior/posterior and a separate critic
+    clip load as they ran: zero initial state, prior/posterior as deep as the heads, critic clip = clip."""
+    run = _run(**{"model.layers": "3", "actor_critic.clip": "50"})
+    save_run(tmp_path, run)
+    data = json.loads((tmp_path / "config.json").read_text())
+    for section, field in [("model", "initial"), ("model", "latent_layers"), ("actor_critic", "critic_clip")]:
+        del data["config"][section][field]
+    del data["config"]["model"]["optim"]["weight_decay"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    config = load_run(tmp_path).config
+    assert (config.model.initial, config.model.latent_layers, config.model.optim.weight_decay) == (
+        "zeros",
+        3,
+        0.0,
+    )
+    assert config.actor_critic.critic_clip == 50.0
 
 
 def test_new_run_in_an_empty_or_missing_logdir_is_fine(tmp_path):

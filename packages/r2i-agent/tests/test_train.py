@@ -138,3 +138,40 @@ def test_replay_context_keeps_the_carry_each_step_was_acted_from(tmp_path):
     finally:
         run.env.close()
         run.checkpointer.close()
+
+
+@pytest.mark.parametrize("preset", ["bsuite", "popgym", "memorymaze", "atari100k", "dmc", "cpu", "tiny"])
+def test_updates_keep_to_the_train_ratio_from_the_first_batch(tmp_path, preset):
+    """The loop's updates with each preset's schedule (envs, prefill, B×T, train ratio; a tiny model on a
+    cheap env): none before replay can give a batch, ONE at the first env step where it can, then within
+    one of ``train_ratio / (B·T)`` per env step. Counted from the prefill instead, popgym and memorymaze
+    would owe ~112 updates at their first batch and dmc ~387."""
+    schedule = agent_preset(preset).train
+    fields = ("num_envs", "prefill", "batch_size", "batch_length", "train_ratio")
+    config = small_config(
+        **{name: getattr(schedule, name) for name in fields}, replay_capacity=schedule.num_envs * 4096
+    )
+    train_cfg = config.train
+    run = _Run(config, ENV, tmp_path)
+    calls = []
+    run.update = lambda state, batch, key, context: (calls.append(batch.reward.shape) or state, {})
+    per_step = train_cfg.train_ratio / (train_cfg.batch_size * train_cfg.batch_length)  # updates/env step
+    try:
+        first = None
+        while first is None or run.counters.env_steps < first + 3 * max(1 / per_step, train_cfg.num_envs):
+            run.step_envs()
+            before = len(calls)
+            run.learn()
+            if first is None and calls:
+                first = run.counters.env_steps
+                assert run.replay.can_sample(train_cfg.batch_length)
+                assert first >= max(train_cfg.prefill, train_cfg.num_envs * train_cfg.batch_length)
+                assert len(calls) == 1, f"{len(calls)} updates at the first batch"
+            elif first is not None:
+                owed = (run.counters.env_steps - first) * per_step
+                assert owed <= len(calls) <= owed + 1
+                assert len(calls) - before <= train_cfg.num_envs * per_step + 1
+        assert calls[0] == (train_cfg.batch_size, train_cfg.batch_length)
+    finally:
+        run.env.close()
+        run.checkpointer.close()

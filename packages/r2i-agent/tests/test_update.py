@@ -224,7 +224,7 @@ def test_rollouts_from_terminal_starts_do_not_train_the_actor_or_critic():
 def test_each_sequence_starts_from_its_own_context():
     """``update(..., context)``: the world-model loss is ``batch_loss`` from the carries the context
     vectors hold (sequence i from row i, however the B sequences are split into parts); an episode start
-    at t = 0 makes the context irrelevant; zero vectors are the zero carry of ``context=None``."""
+    at t = 0 makes the context irrelevant; ``context=None`` starts from the model's initial carry."""
     config = agent_preset("tiny")
     agent = make_agent(config, {"vector": (OBS,)}, A, "discrete", key=jax.random.key(0))
     world_model = agent.world_model
@@ -249,7 +249,8 @@ def test_each_sequence_starts_from_its_own_context():
     swapped = float(loss_of(jax.tree.map(lambda x: x[::-1], carries)))
     assert abs(swapped - want) > 1e-3  # the rows are not interchangeable: order matters
 
-    assert model_loss(mid_episode, jnp.zeros_like(context)) == model_loss(mid_episode, None)
+    initial = world_model.carry_to_vector(initial_carries(world_model, B))  # the learned initial state
+    assert model_loss(mid_episode, initial) == model_loss(mid_episode, None)
     assert abs(model_loss(mid_episode, context) - model_loss(mid_episode, None)) > 1e-3
     np.testing.assert_allclose(model_loss(batch(), context), model_loss(batch(), None), rtol=1e-6)
 

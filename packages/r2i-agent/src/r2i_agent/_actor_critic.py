@@ -9,15 +9,15 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from worldmodel import MLP, Imagined, twohot_bins, twohot_symlog_loss, twohot_symlog_mean, unimix_logits
 
-from ._returns import ReturnScale, lambda_returns
+from ._returns import ReturnScale, lambda_returns, update_return_scale
 
 ActionKind = Literal["discrete", "continuous"]
 
 
 class Actor(eqx.Module):
-    """π(a | features): categorical with 1% unimix (one-hot actions) or a bounded normal in [−1, 1].
+    """π(a | features): categorical with 1% unimix (one-hot actions) or a normal with bounded parameters.
 
-    The bounded normal (DreamerV3) has mean tanh(μ) and std (max − min)·σ(ρ + 2) + min.
+    The normal (DreamerV3) has mean tanh(μ) ∈ [−1, 1] and std (max − min)·σ(ρ + 2) + min.
     """
 
     mlp: MLP
@@ -57,12 +57,17 @@ class Actor(eqx.Module):
         return unimix_logits(self.mlp(features)[None], self.unimix)[0]
 
     def sample(self, features: Float[Array, " G"], key: PRNGKeyArray) -> Float[Array, " A"]:
-        """One action: one-hot [A] (discrete) or in [−1, 1]^A (continuous, reparameterized)."""
+        """One action: one-hot [A] (discrete) or a reparameterized normal sample (continuous).
+
+        Continuous samples are NOT clipped: a clip here would zero the pathwise gradient of every sample
+        outside [−1, 1]. As in DreamerV3 (``action_clip``), the world model clips the actions it reads
+        with a straight-through gradient and the env is given the clipped action.
+        """
         if self.kind == "discrete":
             index = jax.random.categorical(key, self._logits(features))
             return jax.nn.one_hot(index, self.action_size)
         mean, std = self._normal(features)
-        return jnp.clip(mean + std * jax.random.normal(key, mean.shape), -1.0, 1.0)
+        return mean + std * jax.random.normal(key, mean.shape)
 
     def mode(self, features: Float[Array, " G"]) -> Float[Array, " A"]:
         """The most likely action, for evaluation."""
@@ -163,12 +168,29 @@ def trajectory_weights(
 
 
 class ActorCriticLosses(NamedTuple):
-    """Both losses, the λ-returns [N, L − 1] (to update the return scale) and scalar metrics."""
+    """Both losses, the return scale they normalized by and scalar metrics."""
 
     actor: Float[Array, ""]
     critic: Float[Array, ""]
-    returns: Float[Array, "N Lm1"]
+    scale: ReturnScale
     metrics: dict[str, Float[Array, ""]]
+
+
+def _frozen(module: eqx.Module) -> eqx.Module:
+    """``module`` with stop-gradients on its parameters: gradients still reach its inputs."""
+    return jax.tree.map(lambda x: jax.lax.stop_gradient(x) if eqx.is_array(x) else x, module)
+
+
+def imagined_returns(
+    critic: Critic, imagined: Imagined, settings: ActorCriticSettings
+) -> tuple[Float[Array, "N L"], Float[Array, "N Lm1"]]:
+    """(values [N, L], λ-returns [N, L − 1]) of rollouts, bootstrapped from the CURRENT critic's values as
+    R2I's and DreamerV3's ``VFunction.score`` do; the critic's parameters get no gradient from them."""
+    values = jax.vmap(jax.vmap(_frozen(critic).value))(imagined.policy_features)
+    returns = jax.vmap(lambda r, c, v: lambda_returns(r, c, v, settings.discount, settings.lambda_))(
+        imagined.rewards, imagined.continues, values
+    )
+    return values, returns
 
 
 def actor_critic_losses(
@@ -179,30 +201,31 @@ def actor_critic_losses(
     scale: ReturnScale,
     settings: ActorCriticSettings | None = None,
     start_continues: Float[Array, " N"] | None = None,
+    *,
+    update_scale: bool = True,
 ) -> ActorCriticLosses:
     """Actor and critic losses on rollouts [N, L] from ``WorldModel.imagine``.
 
-    For continuous actions, call ``imagine`` with ``actor.sample`` inside the differentiated function so
+    For continuous actors, call ``imagine`` with ``actor.sample`` inside the differentiated function so
     the return's gradient reaches the actor through the world model.
 
     Actor and critic both read ``imagined.policy_features`` (R2I's actor-critic input: (z, x) by default
-    for S3M), not the heads' (z, h). λ-returns use the slow critic's values as bootstraps. Discrete
-    actors use REINFORCE with advantages (R_t − v_t)/max(1, S); continuous actors backpropagate the
-    scaled return through the world model. The critic regresses sg(R_t) and is pulled towards the slow
-    critic's value. Both losses weight step t by :func:`trajectory_weights` and skip the last state,
-    which has no return. ``start_continues`` (1 − is_terminal of the real start states) zeroes the
-    rollouts from terminal states.
+    for S3M), not the heads' (z, h). λ-returns bootstrap from the current critic (:func:`imagined_returns`).
+    With ``update_scale`` the return scale's EMA first takes this batch's returns and then normalizes
+    them, as R2I does (else ``scale`` is used as given, e.g. already updated with a larger batch).
+    Discrete actors use REINFORCE with advantages (R_t − v_t)/max(1, S); continuous actors backpropagate
+    the scaled return through the world model. The critic regresses sg(R_t) and is pulled towards the
+    slow critic's value (the slow critic is only this regularizer's target). Both losses weight step t by
+    :func:`trajectory_weights` and skip the last state, which has no return. ``start_continues``
+    (1 − is_terminal of the real start states) zeroes the rollouts from terminal states.
     """
     settings = ActorCriticSettings() if settings is None else settings
-    features = imagined.policy_features  # continuous actors' return gradient flows through the values
-    values = jax.vmap(jax.vmap(slow_critic.value))(features)
-    returns = jax.vmap(lambda r, c, v: lambda_returns(r, c, v, settings.discount, settings.lambda_))(
-        imagined.rewards, imagined.continues, values
-    )  # [N, L − 1]
+    values, returns = imagined_returns(critic, imagined, settings)
+    if update_scale:
+        scale = update_return_scale(scale, returns, settings.return_decay)
     weights = trajectory_weights(imagined.continues, settings.discount, start_continues)[:, :-1]
-    head = jax.lax.stop_gradient(features[:, :-1])
-    baseline = jax.vmap(jax.vmap(critic.value))(head)
-    advantage = (returns - jax.lax.stop_gradient(baseline)) / scale.scale  # the actor never moves the critic
+    head = jax.lax.stop_gradient(imagined.policy_features[:, :-1])
+    advantage = (returns - values[:, :-1]) / scale.scale  # the critic's parameters are frozen here
     log_prob, entropy = jax.vmap(jax.vmap(actor.log_prob_and_entropy))(
         head, jax.lax.stop_gradient(imagined.actions[:, :-1])
     )
@@ -211,15 +234,16 @@ def actor_critic_losses(
     else:
         objective = advantage
     actor_loss = -jnp.mean(weights * (objective + settings.entropy * entropy))
+    slow_values = jax.vmap(jax.vmap(slow_critic.value))(head)
     critic_step_loss = lambda h, ret, slow: critic.loss(
         h, ret, regularizer_target=slow, regularizer_scale=settings.slow_regularizer
     )  # fit the returns, and stay near the slow critic
-    critic_loss = jnp.mean(weights * jax.vmap(jax.vmap(critic_step_loss))(head, returns, values[:, :-1]))
+    critic_loss = jnp.mean(weights * jax.vmap(jax.vmap(critic_step_loss))(head, returns, slow_values))
     metrics = {
         "return_mean": jnp.mean(returns),
         "advantage_mean": jnp.mean(advantage),
         "entropy": jnp.mean(entropy),
-        "value_mean": jnp.mean(baseline),
+        "value_mean": jnp.mean(values[:, :-1]),
         "return_scale": scale.scale,
     }
-    return ActorCriticLosses(actor_loss, critic_loss, jax.lax.stop_gradient(returns), metrics)
+    return ActorCriticLosses(actor_loss, critic_loss, jax.lax.stop_gradient(scale), metrics)

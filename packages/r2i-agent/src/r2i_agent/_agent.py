@@ -31,6 +31,7 @@ from ._actor_critic import (
     ActorCriticSettings,
     Critic,
     actor_critic_losses,
+    imagined_returns,
 )
 from ._config import AgentConfig
 from ._returns import ReturnScale, ema_update, update_return_scale
@@ -80,11 +81,11 @@ def actor_critic_lr(config: AgentConfig) -> float | optax.Schedule:
     return optax.linear_schedule(ac.lr, ac.lr_end, updates)
 
 
-def _actor_critic_optimizer(config: AgentConfig) -> optax.GradientTransformation:
+def _actor_critic_optimizer(config: AgentConfig, clip: float) -> optax.GradientTransformation:
     """Adam after global-norm clipping on the parameters as one flat vector (see ``make_optimizer``)."""
     ac = config.actor_critic
     return optax.flatten(
-        optax.chain(optax.clip_by_global_norm(ac.clip), optax.adam(actor_critic_lr(config), eps=ac.eps))
+        optax.chain(optax.clip_by_global_norm(clip), optax.adam(actor_critic_lr(config), eps=ac.eps))
     )
 
 
@@ -104,12 +105,12 @@ def _params(module):
 
 
 def init_train_state(config: AgentConfig, agent: Agent) -> TrainState:
-    ac_opt = _actor_critic_optimizer(config)
+    ac = config.actor_critic
     return TrainState(
         agent=agent,
         model_opt=make_optimizer(config.model.optim).init(_params(agent.world_model)),
-        actor_opt=ac_opt.init(_params(agent.actor)),
-        critic_opt=ac_opt.init(_params(agent.critic)),
+        actor_opt=_actor_critic_optimizer(config, ac.clip).init(_params(agent.actor)),
+        critic_opt=_actor_critic_optimizer(config, ac.critic_clip).init(_params(agent.critic)),
         scale=ReturnScale.init(),
         skipped_in_a_row=jnp.zeros((), jnp.int32),
     )
@@ -200,21 +201,44 @@ def _actor_critic_grads(
     """Actor and critic losses and gradients on imagination from every posterior state [B, T]
     (``start_continues``: their 1 − is_terminal; rollouts from terminal states get weight 0).
 
-    The B·T starts are imagined in equal chunks of at most ``max_chunk``, one after the other, and the
+    The return scale's EMA takes this batch's λ-returns before they are normalized (R2I's order). The
+    B·T starts are imagined in equal chunks of at most ``max_chunk``, one after the other, and the
     chunks' gradients averaged: the same losses (means over all starts) with memory for one chunk only.
-    Returns ((actor + critic loss, losses with returns [B·T, H]), (actor grads, critic grads)).
+    With more than one chunk the scale needs every chunk's returns first, so a forward pass of the
+    imagination without gradients computes them (the same rollouts: same keys, same parameters).
+    Returns ((actor + critic loss, mean losses with the new scale), (actor grads, critic grads)).
     """
     flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), (starts, start_continues))
     n = flat[1].shape[0]
     count = chunk_count(n, max_chunk)
     chunks = jax.tree.map(lambda x: x.reshape(count, n // count, *x.shape[1:]), flat)
+    keys = jax.random.split(key, n).reshape(count, n // count)  # one per start, however chunked
+
+    def imagine(actor, chunk_starts, chunk_key):
+        return agent.world_model.imagine(actor.sample, chunk_starts, key=chunk_key)
+
+    if count > 1:
+
+        def chunk_returns(_, inputs):
+            (chunk_starts, _), chunk_key = inputs
+            imagined = imagine(agent.actor, chunk_starts, chunk_key)
+            return None, imagined_returns(agent.critic, imagined, settings)[1]
+
+        _, returns = jax.lax.scan(chunk_returns, None, (chunks, keys))
+        scale = update_return_scale(scale, jax.lax.stop_gradient(returns), settings.return_decay)
 
     def loss(actor_critic, chunk, chunk_key):
         actor, critic = actor_critic
         chunk_starts, chunk_continues = chunk
-        imagined = agent.world_model.imagine(actor.sample, chunk_starts, key=chunk_key)
         out = actor_critic_losses(
-            actor, critic, agent.slow_critic, imagined, scale, settings, chunk_continues
+            actor,
+            critic,
+            agent.slow_critic,
+            imagine(actor, chunk_starts, chunk_key),
+            scale,
+            settings,
+            chunk_continues,
+            update_scale=count == 1,
         )
         return out.actor + out.critic, out
 
@@ -226,13 +250,12 @@ def _actor_critic_grads(
         return jax.tree.map(jnp.add, grad_sum, grads), (total, out)
 
     zeros = jax.tree.map(jnp.zeros_like, eqx.filter(params, eqx.is_inexact_array))
-    keys = jax.random.split(key, n).reshape(count, n // count)  # one per start, however chunked
     grad_sum, (totals, outs) = jax.lax.scan(body, zeros, (chunks, keys))
     grads = jax.tree.map(lambda g: g / count, grad_sum)
     mean = ActorCriticLosses(
         actor=jnp.mean(outs.actor),
         critic=jnp.mean(outs.critic),
-        returns=outs.returns.reshape(n, -1),
+        scale=jax.tree.map(lambda x: x[0], outs.scale),  # every chunk normalized by the same scale
         metrics=jax.tree.map(jnp.mean, outs.metrics),
     )
     return (jnp.mean(totals), mean), grads
@@ -246,8 +269,9 @@ def make_update(config: AgentConfig) -> Callable[..., tuple[TrainState, dict]]:
     counts in ``skipped_in_a_row``.
     """
     model_optimizer = make_optimizer(config.model.optim)
-    ac_optimizer = _actor_critic_optimizer(config)
     ac = config.actor_critic
+    actor_optimizer = _actor_critic_optimizer(config, ac.clip)
+    critic_optimizer = _actor_critic_optimizer(config, ac.critic_clip)
     settings = ActorCriticSettings(ac.discount, ac.lambda_, ac.entropy, ac.slow_regularizer, ac.return_decay)
 
     @eqx.filter_jit
@@ -281,8 +305,10 @@ def make_update(config: AgentConfig) -> Callable[..., tuple[TrainState, dict]]:
             model_updates, model_opt = model_optimizer.update(
                 model_grads, state.model_opt, _params(agent.world_model)
             )
-            actor_updates, actor_opt = ac_optimizer.update(actor_grads, state.actor_opt, _params(agent.actor))
-            critic_updates, critic_opt = ac_optimizer.update(
+            actor_updates, actor_opt = actor_optimizer.update(
+                actor_grads, state.actor_opt, _params(agent.actor)
+            )
+            critic_updates, critic_opt = critic_optimizer.update(
                 critic_grads, state.critic_opt, _params(agent.critic)
             )
             critic = eqx.apply_updates(agent.critic, critic_updates)
@@ -296,7 +322,7 @@ def make_update(config: AgentConfig) -> Callable[..., tuple[TrainState, dict]]:
                 model_opt=model_opt,
                 actor_opt=actor_opt,
                 critic_opt=critic_opt,
-                scale=update_return_scale(state.scale, ac_out.returns, ac.return_decay),
+                scale=ac_out.scale,
                 skipped_in_a_row=jnp.zeros((), jnp.int32),
             )
 

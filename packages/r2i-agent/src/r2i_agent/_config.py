@@ -11,8 +11,9 @@ from worldmodel import WorldModelConfig
 class ActorCriticConfig:
     """Actor and critic networks, their optimizers and losses (R2I / DreamerV3 v1 defaults).
 
-    units, layers: MLP width and depth of actor and critic. lr, eps, clip: Adam learning rate, epsilon and
-    global-norm clip of each. discount: γ per imagined step (horizon 333). lambda_: λ of the λ-returns.
+    units, layers: MLP width and depth of actor and critic. lr, eps: Adam learning rate and epsilon of
+    each. clip, critic_clip: global-norm clip of the actor's and of the critic's gradients.
+    discount: γ per imagined step (horizon 333). lambda_: λ of the λ-returns.
     entropy: fixed entropy bonus. slow_rate: EMA rate of the slow critic per update. slow_regularizer:
     weight of the pull towards the slow critic. return_decay: EMA decay of the return percentile range.
     lr_decay_steps, lr_end: when lr_decay_steps > 0, actor and critic learning rates fall linearly from lr
@@ -26,6 +27,7 @@ class ActorCriticConfig:
     lr: float = 3e-5
     eps: float = 1e-5
     clip: float = 100.0
+    critic_clip: float = 100.0
     discount: float = 1.0 - 1.0 / 333.0
     lambda_: float = 0.95
     entropy: float = 3e-4
@@ -43,7 +45,8 @@ class TrainConfig:
     num_envs: environments stepped together. batch_size, batch_length: B sequences of T steps per update.
     train_ratio: replayed steps per environment step (B·T replayed steps per update, so one update every
     B·T / train_ratio env steps). replay_capacity: steps kept in replay (all envs together).
-    prefill: env steps with uniformly random actions before the first update. log_every, eval_every,
+    prefill: env steps with uniformly random actions before the first update (R2I: B·T·envs; updates
+    start once every env also holds a whole window, see ``updates_due``). log_every, eval_every,
     checkpoint_every: in env steps. eval_episodes: episodes per evaluation (greedy actions).
     keep_checkpoints: newest checkpoints kept. max_consecutive_skips: non-finite updates in a row that stop a
     run. replay_in_checkpoint: save the replay buffer with each checkpoint (exact resume).
@@ -107,6 +110,8 @@ class AgentConfig:
             "train.imagination_chunk": self.train.imagination_chunk,
             "train.model_chunk": self.train.model_chunk,
             "actor_critic.lr": self.actor_critic.lr,
+            "actor_critic.clip": self.actor_critic.clip,
+            "actor_critic.critic_clip": self.actor_critic.critic_clip,
             "actor_critic.lr_end": self.actor_critic.lr_end,
         }
         for name, value in positive.items():
@@ -134,20 +139,40 @@ def _preset(model: str, *, actor_critic: dict | None = None, **train) -> AgentCo
     )
 
 
-# B×T and train ratios from the R2I paper's configuration (design §3); ``cpu`` sizes a run for a laptop.
+# R2I's configs.yaml (bsuite: configs_backup.yaml): B×T, train ratio, envs, replay size, prefill (its
+# train script fills B·T·envs steps). tests/test_presets.py states the official values and each departure.
 AGENT_PRESETS: dict[str, AgentConfig] = {
-    "bsuite": _preset("bsuite", batch_size=16, batch_length=256, train_ratio=1024, num_envs=1),
-    "popgym": _preset("popgym", batch_size=4, batch_length=1024, train_ratio=64, num_envs=8),
+    "bsuite": _preset(
+        "bsuite",
+        batch_size=16,
+        batch_length=256,
+        train_ratio=1024,
+        num_envs=1,
+        replay_capacity=5_000_000,
+        prefill=16 * 256 * 1,
+    ),
+    "popgym": _preset(
+        "popgym",
+        batch_size=4,
+        batch_length=1024,
+        train_ratio=64,
+        num_envs=8,
+        replay_capacity=10_000_000,
+        prefill=4 * 1024 * 8,
+    ),
     "memorymaze": _preset(
         "memorymaze",
         batch_size=4,
         batch_length=1024,
         train_ratio=64,
-        num_envs=8,
-        actor_critic={"lr": 1e-4, "entropy": 1e-3},
+        num_envs=40,
+        prefill=2 * 40 * 1024,
+        actor_critic={"units": 1024, "layers": 4, "lr": 1e-4, "entropy": 1e-3, "clip": 200.0},
     ),
-    "atari100k": _preset("atari100k", batch_size=4, batch_length=1024, train_ratio=1024, num_envs=1),
-    "dmc": _preset("dmc", batch_size=4, batch_length=1024, train_ratio=512, num_envs=4),
+    "atari100k": _preset(
+        "atari100k", batch_size=4, batch_length=1024, train_ratio=1024, num_envs=1, prefill=4 * 1024
+    ),
+    "dmc": _preset("dmc", batch_size=4, batch_length=1024, train_ratio=512, num_envs=4, prefill=4 * 1024 * 4),
     # A laptop-sized run: learns BSuite memory_len with memory length 5 in minutes on a 2-core CPU
     # (`make train`). Departures from the paper's settings, each measured (docs/results.md):
     # - 4×4 latents: vector observations of a few bits leave most of a larger latent at the uniform

@@ -43,6 +43,12 @@ ADDED_FIELDS: dict[str, Any] = {
     "config.train.replay_context": False,  # 2026-12-06
     "config.actor_critic.lr_decay_steps": 0,  # 2026-12-07: a constant actor-critic lr
     "config.actor_critic.lr_end": 3e-5,
+    # Before the R2I-faithfulness fixes: zero initial states, prior and posterior as deep as the heads,
+    # one clip for actor and critic, no weight decay. A callable reads the section's other fields.
+    "config.model.initial": "zeros",
+    "config.model.latent_layers": lambda section: section["layers"],
+    "config.model.optim.weight_decay": 0.0,
+    "config.actor_critic.critic_clip": lambda section: section["clip"],
 }
 
 
@@ -102,6 +108,7 @@ def dataclass_from_dict(cls: type, data: Any, prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     names = {field.name for field in dataclasses.fields(cls) if field.init}
     older = {name: ADDED_FIELDS[prefix + name] for name in names - set(data) if prefix + name in ADDED_FIELDS}
+    older = {name: value(data) if callable(value) else value for name, value in older.items()}
     data = {**older, **data}
     _check_keys(data, names, prefix)
     kwargs = {}

@@ -27,7 +27,7 @@ from worldmodel import Batch, WorldModel, initial_carries
 
 from ._agent import TrainState, act_jit, init_train_state, make_agent, make_update
 from ._checkpoint import Checkpointer
-from ._config import AgentConfig
+from ._config import AgentConfig, TrainConfig
 from ._logging import Progress, RunLogger
 from ._replay import Field, Replay
 from ._rundir import write_json_atomically
@@ -44,6 +44,17 @@ class Counters:
     env_steps: int = 0
     updates: int = 0
     episodes: int = 0
+    learning_from: int | None = None  # the env step of the first update (see ``updates_due``)
+
+
+def updates_due(env_steps: int, learning_from: int | None, train: TrainConfig) -> int:
+    """Updates owed after ``env_steps``: none before ``learning_from``, the first env step after prefill
+    at which replay can give a batch; one there; then ``train_ratio / (B·T)`` per env step. Counting from
+    there, as DreamerV3's ``Ratio`` does, keeps the updates within one of the ratio; counting from the
+    prefill would owe a burst for every step spent waiting until each env holds a whole window."""
+    if learning_from is None or env_steps < learning_from:
+        return 0
+    return 1 + int((env_steps - learning_from) * train.train_ratio / (train.batch_size * train.batch_length))
 
 
 def _action_spec(env) -> tuple[str, int]:
@@ -97,7 +108,11 @@ _carry_vector_jit = jax.jit(WorldModel.carry_to_vector)
 
 
 def _env_action(kind: str, action: np.ndarray) -> np.ndarray:
-    return action.argmax(-1).astype(np.int64) if kind == "discrete" else action.astype(np.float32)
+    """What the env is given: the index of a one-hot action, or a continuous action clipped to [−1, 1]
+    (the policy's samples are not clipped; the world model clips what it reads the same way)."""
+    if kind == "discrete":
+        return action.argmax(-1).astype(np.int64)
+    return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
 def _random_actions(rng: np.random.Generator, kind: str, num: int, size: int) -> np.ndarray:
@@ -182,7 +197,8 @@ class _Run:
             self.env.close()
             self.env = pickle.loads(np.asarray(arrays["env"]).tobytes())
         self.rng.bit_generator.state = meta["rng"]
-        self.counters = Counters(**meta["counters"])
+        # Checkpoints from before ``learning_from`` counted the ratio from the prefill.
+        self.counters = Counters(**{"learning_from": self.config.train.prefill, **meta["counters"]})
         return step
 
     # ----- acting and learning -----
@@ -231,17 +247,15 @@ class _Run:
         self.counters.episodes += len(finished)
         return finished
 
-    def updates_due(self) -> int:
-        train = self.config.train
-        trained_steps = max(0, self.counters.env_steps - train.prefill)
-        return int(trained_steps * train.train_ratio / (train.batch_size * train.batch_length))
-
     def learn(self) -> list[dict]:
-        train = self.config.train
+        train, counters = self.config.train, self.counters
         metrics = []
         windows = {"episode_starts": train.episode_windows}
-        while self.counters.updates < self.updates_due() and self.replay.can_sample(
-            train.batch_length, **windows
+        can_sample = lambda: self.replay.can_sample(train.batch_length, **windows)
+        if counters.learning_from is None and counters.env_steps >= train.prefill and can_sample():
+            counters.learning_from = counters.env_steps
+        while (
+            counters.updates < updates_due(counters.env_steps, counters.learning_from, train) and can_sample()
         ):
             tick = time.perf_counter()
             sample = self.replay.sample(
