@@ -111,7 +111,10 @@ VARIANT_BUDGETS = {
 # (docs/results.md). It also gets twice the steps: it starts rising only after ~20k.
 ENV_ARGS = {
     "bsuite/memory_len/15": ["--train.batch_length", "64"],
-    "popgym/RepeatPreviousEasy": ["--model.reward_bins", "255", "--model.loss.free_nats", "1.5"],
+    "popgym/RepeatPreviousEasy": [
+        *("--model.reward_bins", "255", "--model.loss.free_nats", "1.5"),
+        *("--train.keep_checkpoints", "20"),  # every 5k steps, for tools/diagnose_sags.py
+    ],
 }
 SEEDS = (0, 1)
 ABLATION_SEEDS = (0,)
