@@ -1,4 +1,4 @@
-"""What does a trained agent believe about BSuite discounting_chain? (docs/results.md)
+"""What does a trained agent believe about BSuite discounting_chain? (docs/archive/results-2026-12.md)
 
 With the newest checkpoint of a run, prints:
 - the policy's probability of each arm at an episode's first step;

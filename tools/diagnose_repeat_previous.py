@@ -1,4 +1,4 @@
-"""Which past card does a trained agent answer on POPGym RepeatPrevious*? (docs/results.md)
+"""Which past card does a trained agent answer on POPGym RepeatPrevious*? (docs/archive/results-2026-12.md)
 
 Plays greedy episodes with the newest checkpoint of a run and prints, over all scored steps:
 - how often the action names the suit seen L steps back, for L = 1..7 (the task asks for one lag, whose

@@ -72,19 +72,19 @@ ABLATIONS = {
 }
 # env id -> more table rows there (both methods, every seed), named METHOD-CHANGE. Memory length 30 is run
 # four times: on random windows like every other row; on windows that start at an episode's first step,
-# which always hold the context and the query (docs/results.md: random windows left seed 1 of both models at
+# which always hold the context and the query (docs/archive: random windows left seed 1 of both models at
 # -0.26); on random windows that start from the acting model's stored state (replay context); and on random
 # windows of 128 steps (4 per batch instead of 8 of 64), in which a partial episode at either end leaves
 # ~3/4 of the steps in whole episodes instead of ~1/2; those rows get 60k steps.
 # RepeatPreviousEasy is run again with the paper's actor-critic learning rate: at the preset's 10× faster one
 # the actor follows errors of the imagination and R2I's return sags after reaching 0.9 on some seeds; at 3e-5
-# it learns later, so that row gets 80k steps (docs/results.md). The `lrdecay` rows start at the preset's rate
+# it learns later, so that row gets 80k steps (docs/archive). The `lrdecay` rows start at the preset's rate
 # and end at the paper's, within the env's 60k steps.
 TABLE_VARIANTS = {
     "bsuite/memory_len/15": ("episodewindows", "replaycontext", "longwindows"),
     "popgym/RepeatPreviousEasy": ("paperlr", "lrdecay"),
 }
-# env id -> env-step budget: 6-35 minutes per run, two runs side by side on a 2-core CPU (docs/results.md).
+# env id -> env-step budget: 6-35 minutes per run, two runs side by side on a 2-core CPU (docs/archive).
 BUDGETS = {
     "bsuite/memory_len/4": 20_000,  # memory length 5
     "bsuite/memory_len/9": 40_000,  # memory length 10
@@ -96,7 +96,7 @@ BUDGETS = {
 # (env id, variant) -> its own budget where a variant learns later than the env's other rows.
 VARIANT_BUDGETS = {
     ("popgym/RepeatPreviousEasy", "paperlr"): 80_000,
-    # runs start answering at 20-50k steps on 128-step windows (docs/results.md); 60k is ~15 min a run
+    # runs start answering at 20-50k steps on 128-step windows (docs/archive); 60k is ~15 min a run
     ("bsuite/memory_len/15", "longwindows"): 60_000,
 }
 # env id -> arguments every method gets there. A replayed window must hold a whole episode for the model to
@@ -108,7 +108,7 @@ VARIANT_BUDGETS = {
 # observation is one of 4 suits, ln 4 = 1.39 nats a step, more than the 1 nat of free bits: the symlog-MSE
 # decoder gains less from the last 0.39 nats than their KL costs, so with free bits 1 the posterior held the
 # suit only ~80% of the time and the agent answered 80% right. Free bits 1.5 let it hold the whole suit
-# (docs/results.md). It also gets twice the steps: it starts rising only after ~20k.
+# (docs/archive/results-2026-12.md). It also gets twice the steps: it starts rising only after ~20k.
 ENV_ARGS = {
     "bsuite/memory_len/15": ["--train.batch_length", "64"],
     "popgym/RepeatPreviousEasy": [

@@ -208,7 +208,7 @@ _IMAGE_REPLAY = (
 DEPARTURES = {
     ("bsuite", "model.ssm.resets"): (
         "R2I resets the SSM state at episode starts (design §2), and it matters: without resets memory "
-        "length 10 fell to 0.64 and length 30 to 0.00 (with resets 0.98-1.00 and 0.96; docs/results.md)"
+        "length 10 fell to 0.64 and length 30 to 0.00 (with resets 0.98-1.00 and 0.96; docs/archive)"
     ),
     ("popgym", "model.dtype"): _HALF_PRECISION,
     ("memorymaze", "model.dtype"): _HALF_PRECISION,

@@ -175,3 +175,18 @@ def test_updates_keep_to_the_train_ratio_from_the_first_batch(tmp_path, preset):
     finally:
         run.env.close()
         run.checkpointer.close()
+
+
+def test_restore_train_state_of_a_given_checkpoint(tmp_path):
+    from r2i_agent._checkpoint import CheckpointError
+
+    config = small_config(checkpoint_every=40)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, keep_checkpoints=5))
+    train(config, ENV, 120, tmp_path, progress=False)
+    newest, newest_counters = parameters(config, tmp_path)
+    state, counters = restore_train_state(config, ENV, tmp_path, step=40)
+    assert counters.env_steps == 40 and newest_counters.env_steps == 120
+    older = jax.tree_util.tree_leaves(eqx.filter(state, eqx.is_array))
+    assert any(not np.array_equal(a, b) for a, b in zip(older, newest, strict=True))
+    with pytest.raises(CheckpointError, match=r"no checkpoint of step 50 .*steps: \[40, 80, 120\]"):
+        restore_train_state(config, ENV, tmp_path, step=50)

@@ -117,13 +117,19 @@ class Checkpointer:
                 f"could not write the checkpoint of step {step} to {self.directory}: {err}; {kept}"
             ) from err
 
-    def restore(self, like_arrays: Any) -> tuple[Any, dict, int]:
-        """(arrays structured like ``like_arrays``, metadata, step) of the newest intact checkpoint.
+    def restore(self, like_arrays: Any, step: int | None = None) -> tuple[Any, dict, int]:
+        """(arrays structured like ``like_arrays``, metadata, step) of the newest intact checkpoint, or
+        of checkpoint ``step`` alone when given.
 
         Each broken newer checkpoint is moved aside to ``<directory>-bad/`` with a warning on stderr. An
         intact checkpoint of another format is an error that moves nothing: earlier ones share its format.
         """
-        for step in reversed(self.all_steps()):
+        steps = self.all_steps()
+        if step is not None:
+            if step not in steps:
+                raise CheckpointError(f"no checkpoint of step {step} in {self.directory} (steps: {steps})")
+            steps = [step]
+        for step in reversed(steps):
             path = self.directory / str(step)
             problem = verify_manifest(path)
             if problem is None:

@@ -19,7 +19,7 @@ class ActorCriticConfig:
     lr_decay_steps, lr_end: when lr_decay_steps > 0, actor and critic learning rates fall linearly from lr
     to lr_end over the updates of that many env steps (lr_decay_steps / train.env_steps_per_update updates
     from the first one) and then stay at lr_end: learn fast first, then take small steps (tried on
-    RepeatPreviousEasy in docs/results.md). 0 keeps lr constant, as R2I and DreamerV3 do.
+    RepeatPreviousEasy in docs/archive/results-2026-12.md). 0 keeps lr constant, as R2I and DreamerV3 do.
     """
 
     units: int = 512
@@ -174,7 +174,7 @@ AGENT_PRESETS: dict[str, AgentConfig] = {
     ),
     "dmc": _preset("dmc", batch_size=4, batch_length=1024, train_ratio=512, num_envs=4, prefill=4 * 1024 * 4),
     # A laptop-sized run: learns BSuite memory_len with memory length 5 in minutes on a 2-core CPU
-    # (`make train`). Departures from the paper's settings, each measured (docs/results.md):
+    # (`make train`). Departures from the paper's settings, each measured (docs/archive/results-2026-12.md):
     # - 4×4 latents: vector observations of a few bits leave most of a larger latent at the uniform
     #   posterior, and those random one-hots, fed to the SSM every step, drown the remembered bit;
     # - no entropy bonus: under a uniform policy memory_len's reward is the XOR of context and action,

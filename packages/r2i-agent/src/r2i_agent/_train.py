@@ -183,9 +183,10 @@ class _Run:
         }
         self.checkpointer.save(self.counters.env_steps, arrays, meta)
 
-    def restore(self) -> int:
-        """Load the newest intact checkpoint (broken newer ones are moved aside); returns its step."""
-        arrays, meta, step = self.checkpointer.restore(self._arrays())
+    def restore(self, step: int | None = None) -> int:
+        """Load the newest intact checkpoint (broken newer ones are moved aside), or checkpoint ``step``;
+        returns its step."""
+        arrays, meta, step = self.checkpointer.restore(self._arrays(), step)
         self.state = eqx.combine(arrays["train_state"], eqx.filter(self.state, eqx.is_array, inverse=True))
         self.carry = jax.tree.map(jnp.asarray, arrays["carry"])
         self.obs = {key: np.asarray(value) for key, value in arrays["obs"].items()}
@@ -280,14 +281,14 @@ class _Run:
 
 
 def restore_train_state(
-    config: AgentConfig, env_id: str, logdir: pathlib.Path
+    config: AgentConfig, env_id: str, logdir: pathlib.Path, step: int | None = None
 ) -> tuple[TrainState, Counters]:
-    """Parameters, optimizer states and counters of the newest checkpoint in ``logdir``."""
+    """Parameters, optimizer states and counters of the newest checkpoint in ``logdir`` (or of ``step``)."""
     run = _Run(config, env_id, logdir)
     try:
         if run.checkpointer.latest_step() is None:
             raise FileNotFoundError(f"no checkpoint in {logdir / 'checkpoints'}")
-        run.restore()
+        run.restore(step)
         return run.state, run.counters
     finally:
         run.env.close()
