@@ -8,6 +8,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from r2i_agent._agent import actor_critic_lr, init_train_state, make_agent, make_update
@@ -65,6 +66,7 @@ def test_non_finite_update_is_skipped_and_counted():
 
     skipped, metrics = update(state, batch(np.nan), jax.random.key(1))
     assert int(skipped.skipped_in_a_row) == 1 and float(metrics["update/skipped"]) == 1.0
+    assert float(metrics["actor/step_norm"]) == 0.0  # nothing moved
     for before, after in zip(
         leaves(state), leaves(skipped._replace(skipped_in_a_row=state.skipped_in_a_row)), strict=True
     ):
@@ -75,6 +77,9 @@ def test_non_finite_update_is_skipped_and_counted():
 
     learned, metrics = update(twice, batch(), jax.random.key(3))
     assert int(learned.skipped_in_a_row) == 0 and float(metrics["update/skipped"]) == 0.0
+    step = optax.tree.norm(jax.tree.map(jnp.subtract, leaves(learned.agent.actor), leaves(twice.agent.actor)))
+    assert float(metrics["actor/step_norm"]) == pytest.approx(float(step), rel=1e-5) and float(step) > 0
+    assert float(metrics["actor/grad_norm"]) > 0
     changed = [not np.array_equal(a, b) for a, b in zip(leaves(twice), leaves(learned), strict=True)]
     assert sum(changed) > len(changed) // 2
 

@@ -332,9 +332,14 @@ def make_update(config: AgentConfig) -> Callable[..., tuple[TrainState, dict]]:
         arrays_of = lambda make: lambda: eqx.filter(make(), eqx.is_array)
         static = eqx.partition(state, eqx.is_array)[1]
         new = eqx.combine(jax.lax.cond(finite, arrays_of(step), arrays_of(skip)), static)
+        moved = lambda new, old: optax.tree.norm(jax.tree.map(jnp.subtract, _params(new), _params(old)))
         metrics = {
             **{f"model/{k}": v for k, v in model_metrics.items()},
             "actor/loss": ac_out.actor,
+            # how strong the actor's gradient is, and how far Adam moved it: a step that stays large while
+            # the gradient fades follows noise (the RepeatPreviousEasy sags, docs/results.md)
+            "actor/grad_norm": optax.tree.norm(actor_grads),
+            "actor/step_norm": moved(new.agent.actor, agent.actor),
             "critic/loss": ac_out.critic,
             **{f"actor_critic/{k}": v for k, v in ac_out.metrics.items()},
             "update/skipped": 1.0 - finite.astype(jnp.float32),
