@@ -24,10 +24,10 @@ def test_default_seeds_are_0_and_1_for_every_row():
 
 def test_seeds_option_adds_a_seed_to_table_rows_but_not_to_ablations():
     commands = dry_run("--seeds", "2", "--only", " s2$").stdout.splitlines()
-    # 6 envs × 2 methods, plus memory length 30's episode-start-window and replay-context variants of both
+    # 8 envs × 2 methods, plus memory length 30's episode-start-window and replay-context variants of both
     # and 128-step-window variants of both, and RepeatPreviousEasy's paper-learning-rate and
     # decaying-learning-rate variants of both.
-    assert len(commands) == 22
+    assert len(commands) == 26
     assert all("--seed 2 " in c and c.startswith("r2i-agent train ") for c in commands)
     ablations = dry_run("--seeds", "2", "--only", "r2i-noresets").stdout.splitlines()
     # lengths 10 and 30 on random windows, length 30 on episode-start windows

@@ -89,6 +89,10 @@ BUDGETS = {
     "bsuite/memory_len/4": 20_000,  # memory length 5
     "bsuite/memory_len/9": 40_000,  # memory length 10
     "bsuite/memory_len/15": 40_000,  # memory length 30
+    # The paper's headline: R2I remembers 50 and 100 steps where DreamerV3 fails past ~30 (both on
+    # episode-start windows that hold a whole episode; length 50 learned in ~30k steps on some seeds).
+    "bsuite/memory_len/17": 40_000,  # memory length 50
+    "bsuite/memory_len/22": 60_000,  # memory length 100
     "bsuite/discounting_chain/0": 30_000,
     "popgym/RepeatPreviousEasy": 60_000,
     "popgym/AutoencodeEasy": 30_000,
@@ -111,6 +115,12 @@ VARIANT_BUDGETS = {
 # (docs/archive/results-2026-12.md). It also gets twice the steps: it starts rising only after ~20k.
 ENV_ARGS = {
     "bsuite/memory_len/15": ["--train.batch_length", "64"],
+    # 52- and 102-step episodes: windows of 64 and 128 steps from an episode's start (128: 4 per batch, the
+    # same replayed steps per update)
+    "bsuite/memory_len/17": ["--train.batch_length", "64", "--train.episode_windows", "true"],
+    "bsuite/memory_len/22": [
+        *("--train.batch_length", "128", "--train.batch_size", "4", "--train.episode_windows", "true"),
+    ],
     "popgym/RepeatPreviousEasy": [
         *("--model.reward_bins", "255", "--model.loss.free_nats", "1.5"),
         *("--train.keep_checkpoints", "20"),  # every 5k steps, for tools/diagnose_sags.py
