@@ -330,8 +330,7 @@ class WorldModel(eqx.Module):
         and gradients do not flow into the starts. ``policy(features, key) -> action`` sees one example,
         with a stop-gradient: gradients reach the actions only through the model's dynamics. Rewards are
         the reward head's mean, continues the continue head's mode (1 where P(continue) > 0.5), as in R2I
-        and DreamerV3. ``key`` is
-        one key (split into one per start) or already one key per start, shape [N].
+        and DreamerV3. ``key`` is one key (split into one per start) or already one key per start, [N].
         """
         horizon = self.config.imag_horizon if horizon is None else horizon
         lead = start.deter.ndim - 1
