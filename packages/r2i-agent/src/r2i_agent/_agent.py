@@ -336,8 +336,7 @@ def make_update(config: AgentConfig) -> Callable[..., tuple[TrainState, dict]]:
         metrics = {
             **{f"model/{k}": v for k, v in model_metrics.items()},
             "actor/loss": ac_out.actor,
-            # how strong the actor's gradient is, and how far Adam moved it: a step that stays large while
-            # the gradient fades follows noise (the RepeatPreviousEasy sags, docs/results.md)
+            # the actor's gradient and how far Adam moved it (the RepeatPreviousEasy sags, docs/results.md)
             "actor/grad_norm": optax.tree.norm(actor_grads),
             "actor/step_norm": moved(new.agent.actor, agent.actor),
             "critic/loss": ac_out.critic,
