@@ -15,6 +15,8 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 from r2i_agent._allocator import keep_freed_memory
 
 _BASE = "R2I_TESTS_XLA_CACHE_BASE"
@@ -28,3 +30,14 @@ if _BASE in os.environ:  # this session made the cache: one subfolder per proces
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # the tests' small programs compile fast
 
 keep_freed_memory(os.environ)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs():
+    """Drop each test module's compiled XLA programs when it ends. A test worker runs hundreds of modules;
+    holding every executable (and its mapped machine code) for the whole session grew each worker until
+    one aborted inside an XLA compile. Later modules that need a program again load it from the cache."""
+    yield
+    import jax
+
+    jax.clear_caches()
