@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import r2i_envs
-from r2i_envs import _popgym
+from r2i_envs import _gym, _popgym
 
 
 def test_ids_are_every_popgym_env():
@@ -25,12 +25,13 @@ def test_one_hot_encoding_keeps_the_space_order():
     from gymnasium import spaces
 
     space = spaces.Tuple((spaces.Discrete(2), spaces.MultiDiscrete([3, 2]), spaces.Box(-1, 1, (2,))))
-    vector = _popgym.encode(space, (1, np.array([2, 0]), np.array([0.5, -0.25], np.float32)))
+    encode = _gym.ObsEncoder(space, "test")
+    vector = encode((1, np.array([2, 0]), np.array([0.5, -0.25], np.float32)))["vector"]
     np.testing.assert_array_equal(vector, [0, 1, 0, 0, 1, 1, 0, 0.5, -0.25])
     assert vector.dtype == np.float32
-    assert _popgym.vector_space(space) == r2i_envs.Space((9,), "float32", -1.0, 1.0)
+    assert encode.space == {"vector": r2i_envs.Space((9,), "float32", -1.0, 1.0)}
     shifted = spaces.Discrete(3, start=-1)
-    np.testing.assert_array_equal(_popgym.encode(shifted, -1), [1, 0, 0])
+    np.testing.assert_array_equal(_gym.ObsEncoder(shifted, "test")(-1)["vector"], [1, 0, 0])
 
 
 def test_concentration_and_autoencode_vectors_are_one_hot_blocks():
@@ -47,7 +48,7 @@ def test_multidiscrete_actions_become_one_discrete_action():
 
     info = r2i_envs.describe("popgym/BattleshipEasy")  # MultiDiscrete([8, 8]) board cell
     assert info.act_space["action"].n == 64
-    np.testing.assert_array_equal(_popgym._decode_action(spaces.MultiDiscrete([8, 8]), 19), [2, 3])
+    np.testing.assert_array_equal(_gym.ActionDecoder(spaces.MultiDiscrete([8, 8]), "test")(19), [2, 3])
 
 
 def _repeat_previous_returns(env_id, policy, episodes, num_envs=4, seed=0):

@@ -1,4 +1,5 @@
-"""r2i_envs: BSuite, POPGym, Memory Maze, DMC and Atari behind one vectorized, auto-resetting interface.
+"""r2i_envs: BSuite, POPGym, Memory Maze, DMC, Atari and any Gymnasium env behind one vectorized,
+auto-resetting interface.
 
 >>> import numpy as np, r2i_envs
 >>> env = r2i_envs.make("popgym/RepeatPreviousEasy", num_envs=2, seed=0)
@@ -12,7 +13,7 @@ Suites are imported lazily, so importing this package needs only numpy.
 from r2i_envs._contract import check_env
 from r2i_envs._deps import MissingDependencyError
 from r2i_envs._episode import Obs
-from r2i_envs._registry import UnknownEnvError, describe, env_seed, list_envs, make
+from r2i_envs._registry import UnknownEnvError, describe, env_seed, list_envs, make, register
 from r2i_envs._runtime import RenderBackend, setup_rendering
 from r2i_envs._spaces import EnvInfo, Space
 from r2i_envs._vector import VectorEnv
@@ -33,5 +34,6 @@ __all__ = [
     "env_seed",
     "list_envs",
     "make",
+    "register",
     "setup_rendering",
 ]

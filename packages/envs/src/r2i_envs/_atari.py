@@ -14,6 +14,7 @@ import numpy as np
 
 from r2i_envs._deps import require
 from r2i_envs._episode import Obs, Transition
+from r2i_envs._image import rgb_image
 from r2i_envs._spaces import EnvInfo, Space, discrete_action, flag_spaces
 
 EXTRA = "atari"
@@ -89,7 +90,7 @@ class AtariEnv:
     """One ALE emulator as a :class:`r2i_envs._episode.SuiteEnv` (protocol: see the module docstring)."""
 
     def __init__(self, ale: Any, frameskip: int, size: int, max_frames: int):
-        self._cv2 = require("cv2", EXTRA)
+        require("cv2", EXTRA)  # now, not at the first frame
         self._ale = ale
         self._actions = ale.getMinimalActionSet()
         self._frameskip = frameskip
@@ -125,6 +126,4 @@ class AtariEnv:
         self._ale = None
 
     def _obs(self) -> Obs:
-        pooled = np.maximum(self._frames[0], self._frames[1])
-        image = self._cv2.resize(pooled, (self._size, self._size), interpolation=self._cv2.INTER_AREA)
-        return {"image": image}
+        return {"image": rgb_image(np.maximum(self._frames[0], self._frames[1]), self._size, EXTRA)}

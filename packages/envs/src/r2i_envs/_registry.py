@@ -1,4 +1,4 @@
-"""Env ids of every suite, and ``list_envs`` / ``describe`` / ``make`` on top of them."""
+"""Env ids of every suite, and ``list_envs`` / ``describe`` / ``make`` / ``register`` on top of them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from r2i_envs import _atari, _bsuite, _debug, _dmc, _memorymaze, _popgym
+from r2i_envs import _atari, _bsuite, _debug, _dmc, _gym, _memorymaze, _popgym
 from r2i_envs._episode import Episodes, SuiteEnv
 from r2i_envs._spaces import EnvInfo
 from r2i_envs._vector import VectorEnv
@@ -36,6 +36,11 @@ class Suite:
     timeout_s: float = 300.0
     start_timeout_s: float = 300.0
     max_restarts: int = 3
+    # Open suites (gym/, user suites) take names beyond ``names``: ``accepts(name)`` says whether one exists,
+    # ``catalog()`` lists them for ``list_envs(prefix)``, ``nearest(name)`` suggests ids for a wrong one.
+    accepts: Callable[[str], bool] | None = None
+    catalog: Callable[[], list[str]] | None = None
+    nearest: Callable[[str], list[str]] | None = None
 
 
 SUITES: tuple[Suite, ...] = (
@@ -72,31 +77,92 @@ SUITES: tuple[Suite, ...] = (
         start_timeout_s=_debug.START_TIMEOUT_S,
         max_restarts=_debug.MAX_RESTARTS,
     ),
+    Suite(
+        "gym",
+        (),
+        _gym.describe,
+        _gym.create,
+        False,
+        _gym.VERSION,
+        accepts=_gym.registered,
+        catalog=_gym.registered_ids,
+        nearest=_gym.nearest_ids,
+    ),
 )
-_BY_PREFIX = {suite.prefix: suite for suite in SUITES}
+_BUILT_IN = {suite.prefix: suite for suite in SUITES}
+# Suites added by `register`, by prefix: the one piece of module state, as in gymnasium's own registry.
+_USER_SUITES: dict[str, Suite] = {}
 
 
-def list_envs() -> list[str]:
-    """Every env id, suite by suite (``bsuite/memory_len/0``, ..., ``atari/zaxxon``, ``debug/hang``).
+def _suites() -> dict[str, Suite]:
+    return {**_BUILT_IN, **_USER_SUITES}
+
+
+def register(prefix: str, factory: Callable[..., object], *, processes: bool = False) -> None:
+    """Make ``make(f"{prefix}/NAME", **kwargs)`` build ``factory(NAME, **kwargs)``, a ``gymnasium.Env``.
+
+    The env goes through the same adapter as ``gym/`` ids (spaces, seeding, auto-reset); its episode length
+    is ``env.spec.max_episode_steps`` when it has a spec. Registering a prefix again replaces it; a built-in
+    suite's prefix is refused. ``processes=True`` steps each env in a worker process by default; worker
+    processes (``spawn``) need ``factory`` to be picklable, i.e. a module-level function or class.
+
+    >>> register("mine", lambda name, **kw: MyEnv(name, **kw))  # doctest: +SKIP
+    >>> env = make("mine/easy", num_envs=2)  # doctest: +SKIP
+    """
+    if not isinstance(prefix, str) or not prefix or "/" in prefix:
+        raise ValueError(f"register: prefix must be a non-empty string without '/'; got {prefix!r}.")
+    if prefix in _BUILT_IN:
+        raise ValueError(
+            f"register: prefix {prefix!r} is a built-in suite ({', '.join(_BUILT_IN)}); choose another one."
+        )
+    if not callable(factory):
+        raise TypeError(f"register: factory must be callable as factory(name, **kwargs); got {factory!r}.")
+    _USER_SUITES[prefix] = Suite(
+        prefix,
+        (),
+        functools.partial(_gym.describe_user, factory),
+        functools.partial(_gym.create_user, factory, prefix),
+        processes,
+        f"registered by the user ({getattr(factory, '__qualname__', type(factory).__name__)})",
+        accepts=bool,
+    )
+
+
+def list_envs(suite: str | None = None) -> list[str]:
+    """Env ids: of every built-in suite (``bsuite/memory_len/0``, ..., ``debug/hang``), or of ``suite``.
 
     Parametric ids that need kwargs are not listed: ``bsuite/memory_len`` (``memory_length=L``, optional
-    ``num_bits``) and ``bsuite/discounting_chain`` (optional ``mapping_seed``).
+    ``num_bits``) and ``bsuite/discounting_chain`` (optional ``mapping_seed``). Nor are ``gym/`` ids, which
+    depend on the packages installed and imported: ``list_envs("gym")`` lists gymnasium's registry now. A
+    registered user suite lists nothing (it takes any name).
     """
-    return [f"{suite.prefix}/{name}" for suite in SUITES for name in suite.names]
+    if suite is None:
+        return [f"{s.prefix}/{name}" for s in SUITES for name in s.names]
+    chosen = _suites().get(suite)
+    if chosen is None:
+        raise UnknownEnvError(f"Unknown suite {suite!r}; suites: {', '.join(_suites())}.")
+    names = chosen.catalog() if chosen.catalog is not None else chosen.names
+    return [f"{chosen.prefix}/{name}" for name in names]
 
 
 def _resolve(env_id: str) -> tuple[Suite, str]:
     prefix, _, name = env_id.partition("/")
-    suite = _BY_PREFIX.get(prefix)
+    suite = _suites().get(prefix)
     if suite is not None and (name in suite.names or name in suite.parametric):
         return suite, name
-    known = list_envs() + [f"{s.prefix}/{n}" for s in SUITES for n in s.parametric]
-    close = difflib.get_close_matches(env_id, known, n=5, cutoff=0.6)
-    if not close and suite is not None:
-        close = [i for i in known if i.startswith(prefix + "/")][:5]
+    if suite is not None and suite.accepts is not None and name and suite.accepts(name):
+        return suite, name
+    if suite is not None and suite.nearest is not None:
+        close = [f"{prefix}/{n}" for n in suite.nearest(name)]
+    else:
+        known = list_envs() + [f"{s.prefix}/{n}" for s in SUITES for n in s.parametric]
+        close = difflib.get_close_matches(env_id, known, n=5, cutoff=0.6)
+        if not close and suite is not None:
+            close = [i for i in known if i.startswith(prefix + "/")][:5]
     hint = f" Nearest ids: {', '.join(close)}." if close else ""
     raise UnknownEnvError(
-        f"Unknown env id {env_id!r}.{hint} Suites: {', '.join(_BY_PREFIX)}; list_envs() lists every id."
+        f"Unknown env id {env_id!r}.{hint} Suites: {', '.join(_suites())}; list_envs() lists every id "
+        "(gym/ takes any registered Gymnasium id)."
     )
 
 
@@ -127,16 +193,19 @@ def make(
     """Create ``num_envs`` envs of ``env_id`` behind one vectorized, auto-resetting interface.
 
     Args:
-        env_id: an id from :func:`list_envs` (or a parametric bsuite id with its kwargs).
+        env_id: an id from :func:`list_envs`, a parametric bsuite id with its kwargs, ``gym/<id>`` for any
+            registered Gymnasium id, or ``<prefix>/<name>`` of a suite added with :func:`register`.
         num_envs: number of environments; every array gets this leading dim.
         seed: root seed; env ``i`` gets a seed derived from ``(seed, i)``, so the same seed replays the same
             episodes (for the same actions) and different seeds give different ones.
         processes: step each env in its own worker process; default True for memorymaze, dmc, dmc-vision,
-            atari and debug (which refuses False), False for bsuite and popgym.
+            atari and debug (which refuses False), False for bsuite, popgym and gym (a registered suite: as
+            registered).
         max_steps: end episodes after this many agent steps (``is_last`` without ``is_terminal``), in
             addition to the suite's own limit. Handy for short tests.
         kwargs: suite options (e.g. ``memory_length`` for ``bsuite/memory_len``, ``sticky_actions`` for
-            atari, ``action_repeat`` for dmc, ``fault_at`` for debug).
+            atari, ``action_repeat`` for dmc, ``fault_at`` for debug; passed on to ``gymnasium.make`` for
+            ``gym/`` and to the factory of a registered suite).
 
     Returns:
         A :class:`VectorEnv`; close it (or use it as a context manager) to stop its worker processes.
@@ -146,10 +215,11 @@ def make(
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"{env_id}: seed must be a non-negative integer; got {seed!r}.")
     info = describe(env_id, max_steps=max_steps, **kwargs)
+    suite, name = _resolve(env_id)
     factories = [
-        functools.partial(_episodes, env_id, int(seed), i, max_steps, dict(kwargs)) for i in range(num_envs)
+        functools.partial(_episodes, suite.create, name, int(seed), i, max_steps, dict(kwargs))
+        for i in range(num_envs)
     ]
-    suite, _ = _resolve(env_id)
     if processes is False and suite.processes_only:
         raise ValueError(f"{env_id} runs only in worker processes (its faults would hit this process).")
     if suite.processes if processes is None else processes:
@@ -170,8 +240,14 @@ def env_seed(seed: int, index: int, restart: int = 0) -> int:
 
 
 def _episodes(
-    env_id: str, seed: int, index: int, max_steps: int | None, kwargs: dict[str, object], restart: int
+    create: Callable[[str, int, dict[str, object]], SuiteEnv],
+    name: str,
+    seed: int,
+    index: int,
+    max_steps: int | None,
+    kwargs: dict[str, object],
+    restart: int,
 ) -> Episodes:
-    """Build env ``index`` of ``env_id`` (module level, so worker processes can unpickle it)."""
-    suite, name = _resolve(env_id)
-    return Episodes(suite.create(name, env_seed(seed, index, restart), kwargs), max_steps)
+    """Build env ``index`` with its suite's ``create`` (module level, so worker processes can unpickle it;
+    ``create`` travels along, so a registered suite works there too)."""
+    return Episodes(create(name, env_seed(seed, index, restart), kwargs), max_steps)
