@@ -7,7 +7,8 @@ import types
 
 import pytest
 
-from r2i_agent._cli import main
+import r2i_envs
+from r2i_agent._cli import main, parse_env_kwargs
 from r2i_agent._config import agent_preset
 from r2i_agent._overrides import apply_overrides
 from r2i_agent._rundir import RunSpec, load_run, save_run
@@ -21,9 +22,10 @@ def calls(monkeypatch):
     recorded: list[dict] = []
     fake = types.ModuleType("r2i_agent._train")
 
-    def train(config, env_id, steps, logdir, *, resume, max_seconds, progress):
+    def train(config, env_id, steps, logdir, *, resume, max_seconds, progress, env_kwargs):
         recorded.append(dict(fn="train", config=config, env_id=env_id, steps=steps, logdir=logdir,
-                             resume=resume, max_seconds=max_seconds, progress=progress))  # fmt: skip
+                             resume=resume, max_seconds=max_seconds, progress=progress,
+                             env_kwargs=env_kwargs))  # fmt: skip
         if getattr(fake, "interrupt", False):
             raise KeyboardInterrupt
         summary = {"env_steps": steps, "updates": 3, "episodes": 2, "seconds": 1.0, "recent_return": 0.5}
@@ -81,6 +83,37 @@ BAD_INPUT = {
     "resume changes config": (["train", "--resume", "--train.batch_size", "8"], "train.batch_size: 4 -> 8"),
     "resume other env": (["train", "--resume", "--env", "popgym/AutoencodeEasy"], "env_id"),
     "resume and force": (["train", "--resume", "--force"], "pass only one"),
+    "resume other env kwargs": (
+        ["train", "--resume", "--env-kwargs", "max_steps=5"],
+        "env_kwargs: {} -> max_steps=5",
+    ),
+    "unknown env kwarg": (
+        ["train", "--env", ENV, "--steps", "9", "--env-kwargs", "memory_lenght=3"],
+        "unexpected keyword argument 'memory_lenght'",
+    ),
+    "unknown bsuite kwarg": (
+        [
+            "train",
+            "--env",
+            "bsuite/memory_len",
+            "--steps",
+            "9",
+            "--env-kwargs",
+            "memory_length=3",
+            "colour=red",
+        ],
+        "with --env-kwargs colour=red memory_length=3: bsuite/memory_len takes kwargs",
+    ),
+    "env kwarg without value": (["train", "--env", ENV, "--steps", "9", "--env-kwargs", "oops"], "KEY=VALUE"),
+    "env kwarg twice": (
+        ["train", "--env", ENV, "--steps", "9", "--env-kwargs", "a=1", "--env-kwargs", "a=2"],
+        "gives a twice",
+    ),
+    "env kwarg set by the loop": (
+        ["train", "--env", ENV, "--steps", "9", "--env-kwargs", "seed=3"],
+        "--seed",
+    ),
+    "unknown suite": (["envs", "nosuch"], "Unknown suite 'nosuch'"),
     "resume nothing": (["train", "--resume"], "cannot resume"),
     "eval nothing": (["eval"], "cannot evaluate"),
     "eval episodes": (["eval", "--episodes", "0"], "--episodes"),
@@ -93,6 +126,7 @@ _LOGDIR_STATE = {
     "checkpoints and force": "checkpoint",
     "resume changes config": "checkpoint",
     "resume other env": "checkpoint",
+    "resume other env kwargs": "checkpoint",
     "resume and force": "checkpoint",
     "resume nothing": "run",
     "eval nothing": "run",
@@ -109,7 +143,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, call
         (logdir / "metrics.jsonl").write_text('{"step": 500, "episode/return": 0.1}\n')
     monkeypatch.chdir(tmp_path)
     before = _snapshot(tmp_path)
-    argv = argv if argv[0] == "plot" else [*argv, "--logdir", str(logdir)]
+    argv = argv if argv[0] in ("plot", "envs") else [*argv, "--logdir", str(logdir)]
     assert main(argv) == 2
     out, err = capsys.readouterr()
     assert out == ""
@@ -230,3 +264,74 @@ def test_plot_command_writes_a_png(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out), "--spread", "std"]) == 0
     assert out.stat().st_size > 0 and out.read_bytes()[:4] == b"\x89PNG"
     assert "rssm: 1, s3m: 1" in capsys.readouterr().out
+
+
+def test_env_kwargs_are_typed():
+    kwargs = parse_env_kwargs(
+        ["a=30", "b=false", "c=1e-3", "d=TRUE", "e=abc", "f=-2", "g=2.0", "h=inf", "i="]
+    )
+    assert kwargs == {
+        "a": 30,
+        "b": False,
+        "c": 0.001,
+        "d": True,
+        "e": "abc",
+        "f": -2,
+        "g": 2.0,
+        "h": "inf",
+        "i": "",
+    }
+    assert [type(v) for v in kwargs.values()] == [int, bool, float, bool, str, int, float, str, str]
+
+
+def test_env_kwargs_reach_the_loop_and_are_saved_for_resume(tmp_path, calls, capsys):
+    argv = ["train", "--env", "bsuite/memory_len", "--steps", "10", "--logdir", str(tmp_path)]
+    assert main([*argv, "--env-kwargs", "memory_length=30", "num_bits=2"]) == 0
+    assert calls[-1]["env_kwargs"] == {"memory_length": 30, "num_bits": 2}
+    assert load_run(tmp_path).env_kwargs == {"memory_length": 30, "num_bits": 2}
+    assert json.loads((tmp_path / "config.json").read_text())["env_kwargs"] == {
+        "memory_length": 30,
+        "num_bits": 2,
+    }
+    (tmp_path / "checkpoints" / "10").mkdir(parents=True)
+    assert main(["train", "--resume", "--logdir", str(tmp_path), "--steps", "20"]) == 0
+    assert calls[-1]["env_kwargs"] == {"memory_length": 30, "num_bits": 2} and calls[-1]["resume"] is True
+    restated = [
+        "train",
+        "--resume",
+        "--logdir",
+        str(tmp_path),
+        "--env-kwargs",
+        "num_bits=2",
+        "memory_length=30",
+    ]
+    assert main(restated) == 0  # the same options in another order are no change
+    assert main(["train", "--resume", "--logdir", str(tmp_path), "--env-kwargs", "memory_length=31"]) == 2
+    assert "env_kwargs: memory_length=30 num_bits=2 -> memory_length=31" in capsys.readouterr().err
+
+
+def test_runs_without_env_kwargs_train_with_none(tmp_path, calls):
+    assert main(["train", "--env", ENV, "--steps", "10", "--logdir", str(tmp_path)]) == 0
+    assert calls[-1]["env_kwargs"] == {} and load_run(tmp_path).env_kwargs == {}
+
+
+def test_help_documents_env_kwargs(capsys):
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--env-kwargs KEY=VALUE [KEY=VALUE ...]" in text and "memory_length=30" in text
+
+
+def test_envs_lists_the_ids_of_a_suite(capsys):
+    assert main(["envs", "bsuite"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    expected = [f"bsuite/memory_len/{n}" for n in range(23)] + [
+        f"bsuite/discounting_chain/{n}" for n in range(20)
+    ]
+    assert lines == expected
+    assert main(["envs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == r2i_envs.list_envs() and {"popgym/RepeatPreviousEasy", "atari/pong", *expected} <= set(
+        lines
+    )
+    assert main(["envs", "gym"]) == 0
+    assert "gym/CartPole-v1" in capsys.readouterr().out.splitlines()

@@ -41,6 +41,20 @@ def test_config_round_trips_through_config_json(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temp file left behind
 
 
+def test_env_kwargs_round_trip_and_older_runs_load_without_them(tmp_path):
+    run = RunSpec("bsuite/memory_len", agent_preset("bsuite"), 10, env_kwargs={"memory_length": 7, "x": 0.5})
+    save_run(tmp_path, run)
+    assert load_run(tmp_path) == run
+    data = json.loads((tmp_path / "config.json").read_text())
+    del data["env_kwargs"]  # a run written before --env-kwargs existed
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    assert load_run(tmp_path).env_kwargs == {}
+    data["env_kwargs"] = {"memory_length": [7]}
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(RunDirError, match=r"env_kwargs\.memory_length should be a bool, number or string"):
+        load_run(tmp_path)
+
+
 def test_every_preset_round_trips(tmp_path):
     for name in ("bsuite", "popgym", "memorymaze", "atari100k", "dmc", "tiny"):
         run = RunSpec("bsuite/memory_len/3", agent_preset(name), 10)

@@ -1,4 +1,4 @@
-"""The ``r2i-agent`` command line: ``train``, ``eval`` and ``plot``.
+"""The ``r2i-agent`` command line: ``train``, ``eval``, ``plot`` and ``envs``.
 
 Every command first checks all of its input (env id, preset, overrides, logdir) and only then computes or
 writes anything; bad input prints one line ``r2i-agent: error: ...`` and exits with status 2. Heavy modules
@@ -8,6 +8,7 @@ writes anything; bad input prints one line ``r2i-agent: error: ...`` and exits w
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import pathlib
 import shlex
@@ -37,9 +38,12 @@ preset: --preset NAME picks the starting config; without it, popgym/* envs use "
   defaults shown are those of {source}.
 steps: --steps is the run's TOTAL env-step budget (all envs together; 1e5 is accepted), so
   `--resume --steps LARGER` extends a finished run.
-logdir: <logdir>/config.json (env id, resolved config, step budget), metrics.jsonl, TensorBoard events and
-  checkpoints/. A new run refuses a logdir holding a different run (shown as a diff) unless --force, which
-  moves the earlier run's files to <logdir>/previous/<time>/; checkpoints are never overwritten or deleted.
+env kwargs: --env-kwargs KEY=VALUE ... go to r2i_envs.make (values: integers, floats, true/false, else
+  strings), are checked before anything runs, and are saved with the run for --resume and eval.
+logdir: <logdir>/config.json (env id and kwargs, resolved config, step budget), metrics.jsonl, TensorBoard
+  events and checkpoints/. A new run refuses a logdir holding a different run (shown as a diff) unless
+  --force, which moves the earlier run's files to <logdir>/previous/<time>/; checkpoints are never
+  overwritten or deleted.
   --resume continues the saved run from its newest checkpoint; only --steps and --max-seconds may change.
 compile cache: compiled programs are kept in ~/.cache/r2i-agent/xla ($XDG_CACHE_HOME), so the next run of the
   same config starts sooner; R2I_COMPILE_CACHE=DIR moves it, R2I_COMPILE_CACHE=off turns it off.
@@ -91,12 +95,13 @@ def build_parser(args: Sequence[str]) -> argparse.ArgumentParser:
     """The parser; ``train`` gets one option per config field, its defaults from the preset ``args`` imply."""
     parser = _Parser(prog=PROG, description="R2I (Recall to Imagine) agent: train, evaluate, plot.")
     commands = parser.add_subparsers(
-        title="commands", dest="command", required=True, metavar="{train,eval,plot}"
+        title="commands", dest="command", required=True, metavar="{train,eval,plot,envs}"
     )
     config, source = _help_config(args)
     _add_train(commands, config, source)
     _add_eval(commands)
     _add_plot(commands)
+    _add_envs(commands)
     return parser
 
 
@@ -146,6 +151,14 @@ def _add_train(commands: Any, config: Any, source: str) -> None:
     )
     train.add_argument(
         "--env", metavar="ID", help="env id, e.g. popgym/RepeatPreviousEasy (new runs: required)"
+    )
+    train.add_argument(
+        "--env-kwargs",
+        nargs="+",
+        action="extend",
+        metavar="KEY=VALUE",
+        help="options of the env (r2i_envs.make), e.g. memory_length=30 sticky_actions=false; typed as int, "
+        "float, true/false, else string; saved with the run",
     )
     train.add_argument("--steps", type=_count, metavar="N", help="total env-step budget (new runs: required)")
     train.add_argument("--logdir", type=pathlib.Path, metavar="DIR", required=True, help="run directory")
@@ -211,11 +224,79 @@ def _add_plot(commands: Any) -> None:
     plot.set_defaults(plan=_plan_plot)
 
 
+def _add_envs(commands: Any) -> None:
+    envs = commands.add_parser(
+        "envs",
+        help="list env ids",
+        description="Print the env ids of SUITE, or of every built-in suite, one per line. gym/ takes any "
+        "registered Gymnasium id (`envs gym` lists those of the installed packages).",
+        allow_abbrev=False,
+    )
+    envs.add_argument("suite", nargs="?", metavar="SUITE", help="e.g. bsuite, popgym, atari, gym")
+    envs.set_defaults(plan=_plan_envs)
+
+
+def _plan_envs(ns: argparse.Namespace, extras: list[str]) -> Callable[[], int]:
+    import r2i_envs
+
+    _reject_extras(extras, [])
+    try:
+        ids = r2i_envs.list_envs(ns.suite)
+    except (r2i_envs.UnknownEnvError, r2i_envs.MissingDependencyError) as err:
+        raise UsageError(str(err)) from None
+
+    def job() -> int:
+        for env_id in ids:
+            print(env_id)
+        return 0
+
+    return job
+
+
+def parse_env_kwargs(items: Sequence[str]) -> dict[str, bool | int | float | str]:
+    """``--env-kwargs`` items ``KEY=VALUE`` as typed kwargs: an int, else a finite float, else ``true`` /
+    ``false`` (any case) as a bool, else the string."""
+    kwargs: dict[str, bool | int | float | str] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--env-kwargs takes KEY=VALUE items; got {item!r}")
+        if key in kwargs:
+            raise UsageError(f"--env-kwargs gives {key} twice")
+        if key in _MAKE_ARGUMENTS:
+            raise UsageError(f"--env-kwargs cannot set {key}: {_MAKE_ARGUMENTS[key]}")
+        kwargs[key] = _typed_value(text)
+    return kwargs
+
+
+# Arguments of r2i_envs.make that the training loop sets itself.
+_MAKE_ARGUMENTS = {
+    "num_envs": "set it with --train.num_envs",
+    "seed": "set it with --seed",
+    "processes": "each suite decides where its envs step",
+}
+
+
+def _typed_value(text: str) -> bool | int | float | str:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if math.isfinite(value) else text
+
+
 def _plan_train(ns: argparse.Namespace, extras: list[str]) -> Callable[[], int]:
     """Check everything a train command needs; returns the job that writes and computes."""
     from r2i_agent._rundir import RunSpec, check_new_run, check_resume, move_aside, save_run
 
     _reject_extras(extras, ns.fields)
+    env_kwargs = None if ns.env_kwargs is None else parse_env_kwargs(ns.env_kwargs)
     overrides = {
         leaf.path: getattr(ns, leaf.path) for leaf in ns.fields if getattr(ns, leaf.path) is not None
     }
@@ -226,19 +307,20 @@ def _plan_train(ns: argparse.Namespace, extras: list[str]) -> Callable[[], int]:
         saved = check_resume(logdir)
         base = _preset(ns.preset) if ns.preset is not None else saved.config
         config = _apply(base, overrides)
-        run = RunSpec(ns.env or saved.env_id, config, ns.steps or saved.steps, saved.version)
+        kwargs = saved.env_kwargs if env_kwargs is None else env_kwargs
+        run = RunSpec(ns.env or saved.env_id, config, ns.steps or saved.steps, saved.version, kwargs)
         check_resume(logdir, run)
         to_move: list[pathlib.Path] = []
     else:
         if ns.env is None or ns.steps is None:
             raise UsageError("a new run needs --env ID and --steps N (or pass --resume to continue a run)")
-        check_env_id(ns.env)
+        check_env_id(ns.env, env_kwargs or {})
         name = ns.preset if ns.preset is not None else default_preset(ns.env)
         if name is None:
             raise UsageError(
                 f"no default preset for {ns.env}; pass --preset NAME (see r2i-agent train --help)"
             )
-        run = RunSpec(ns.env, _apply(_preset(name), overrides), ns.steps)
+        run = RunSpec(ns.env, _apply(_preset(name), overrides), ns.steps, env_kwargs=env_kwargs or {})
         to_move = check_new_run(logdir, run, force=ns.force)
 
     def job() -> int:
@@ -273,6 +355,7 @@ def _run_training(
             resume=resume,
             max_seconds=max_seconds,
             progress=progress,
+            env_kwargs=run.env_kwargs,
         )
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; continue from the newest checkpoint with: {again}", file=sys.stderr)
@@ -316,7 +399,7 @@ def _plan_eval(ns: argparse.Namespace, extras: list[str]) -> Callable[[], int]:
     if ns.video:
         import r2i_envs
 
-        if "image" not in r2i_envs.describe(saved.env_id).obs_space:
+        if "image" not in r2i_envs.describe(saved.env_id, **saved.env_kwargs).obs_space:
             raise UsageError(f"--video needs image observations; {saved.env_id} has none")
 
     def job() -> int:
@@ -358,18 +441,23 @@ def _plan_plot(ns: argparse.Namespace, extras: list[str]) -> Callable[[], int]:
     return job
 
 
-def check_env_id(env_id: str) -> None:
-    """UsageError (with the nearest ids) unless ``env_id`` names an env; builds no env for listed ids."""
+def check_env_id(env_id: str, env_kwargs: dict[str, bool | int | float | str] | None = None) -> None:
+    """UsageError (with the nearest ids) unless ``env_id`` names an env that takes ``env_kwargs``; builds no
+    env for a listed id without kwargs (``r2i_envs.describe`` checks the kwargs, and may build one)."""
     import r2i_envs
+    from r2i_agent._rundir import show_env_kwargs
 
-    if env_id in r2i_envs.list_envs():
+    if env_id in r2i_envs.list_envs() and not env_kwargs:
         return
     try:
-        r2i_envs.describe(env_id)
+        r2i_envs.describe(env_id, **(env_kwargs or {}))
     except r2i_envs.UnknownEnvError as err:
         raise UsageError(str(err)) from None
-    except Exception as err:  # e.g. a parametric id that needs options the command line cannot pass
-        raise UsageError(f"env id {env_id!r} cannot be used here: {err}") from None
+    except Exception as err:  # e.g. an unknown option, or a parametric id without its options
+        if env_kwargs:
+            shown = show_env_kwargs(env_kwargs)
+            raise UsageError(f"env id {env_id!r} with --env-kwargs {shown}: {err}") from None
+        raise UsageError(f"env id {env_id!r} cannot be used here without --env-kwargs: {err}") from None
 
 
 def _preset(name: str) -> Any:

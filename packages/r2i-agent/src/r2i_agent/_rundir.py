@@ -3,11 +3,12 @@
 Layout of ``<logdir>``: ``config.json`` (written here), ``metrics.jsonl`` and TensorBoard events (the logger),
 ``checkpoints/<env_steps>/`` (orbax). ``config.json`` holds::
 
-    {"format": 1, "r2i_agent_version": "0.1.0", "env_id": "popgym/RepeatPreviousEasy", "steps": 200000,
-     "config": {"model": {...}, "actor_critic": {...}, "train": {...}, "seed": 0}}
+    {"format": 1, "r2i_agent_version": "0.1.0", "env_id": "popgym/RepeatPreviousEasy", "env_kwargs": {},
+     "steps": 200000, "config": {"model": {...}, "actor_critic": {...}, "train": {...}, "seed": 0}}
 
-where ``config`` is ``dataclasses.asdict`` of the resolved :class:`AgentConfig` and ``steps`` the run's total
-env-step budget.
+where ``config`` is ``dataclasses.asdict`` of the resolved :class:`AgentConfig`, ``steps`` the run's total
+env-step budget and ``env_kwargs`` the options of ``r2i_envs.make`` (``--env-kwargs``; bool, int, float or
+string values; runs written before it existed load with ``{}``).
 """
 
 from __future__ import annotations
@@ -56,14 +57,19 @@ class RunDirError(ValueError):
     """A logdir cannot be used as asked (conflicting run, nothing to resume, unreadable config.json)."""
 
 
+EnvKwargs = dict[str, bool | int | float | str]
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
-    """What defines a run: env id, resolved config and total env-step budget (plus the writing version)."""
+    """What defines a run: env id and options, resolved config and total env-step budget (plus the writing
+    version)."""
 
     env_id: str
     config: AgentConfig
     steps: int
     version: str = dataclasses.field(default_factory=lambda: package_version())
+    env_kwargs: EnvKwargs = dataclasses.field(default_factory=dict)
 
 
 def package_version() -> str:
@@ -80,6 +86,7 @@ def run_to_dict(run: RunSpec) -> dict[str, Any]:
         "format": FORMAT,
         "r2i_agent_version": run.version,
         "env_id": run.env_id,
+        "env_kwargs": dict(run.env_kwargs),
         "steps": run.steps,
         "config": dataclasses.asdict(run.config),
     }
@@ -89,7 +96,8 @@ def run_from_dict(data: Any) -> RunSpec:
     """Inverse of :func:`run_to_dict`; ConfigError for missing or unknown keys and ill-typed values."""
     if not isinstance(data, dict):
         raise ConfigError(f"expected a JSON object, got {type(data).__name__}")
-    keys = {"format", "r2i_agent_version", "env_id", "steps", "config"}
+    data = {"env_kwargs": {}, **data}  # runs from before --env-kwargs
+    keys = {"format", "r2i_agent_version", "env_id", "env_kwargs", "steps", "config"}
     _check_keys(data, keys, "")
     if data["format"] != FORMAT:
         raise ConfigError(f"format {data['format']!r} is not supported (this version reads format {FORMAT})")
@@ -98,7 +106,26 @@ def run_from_dict(data: Any) -> RunSpec:
         config=dataclass_from_dict(AgentConfig, data["config"], "config."),
         steps=coerce_value("steps", int, data["steps"]),
         version=coerce_value("r2i_agent_version", str, data["r2i_agent_version"]),
+        env_kwargs=_env_kwargs(data["env_kwargs"]),
     )
+
+
+def _env_kwargs(data: Any) -> EnvKwargs:
+    if not isinstance(data, dict):
+        raise ConfigError(f"env_kwargs should be an object, got {data!r}")
+    for key, value in data.items():
+        if not isinstance(value, bool | int | float | str):
+            raise ConfigError(f"env_kwargs.{key} should be a bool, number or string, got {value!r}")
+    return dict(data)
+
+
+def show_env_kwargs(kwargs: EnvKwargs) -> str:
+    """``key=value ...`` as ``--env-kwargs`` takes them, keys sorted (``{}`` when there are none)."""
+    return " ".join(f"{k}={show_value(v)}" for k, v in sorted(kwargs.items())) or "{}"
+
+
+def _typed(kwargs: EnvKwargs) -> dict[str, tuple[type, object]]:
+    return {key: (type(value), value) for key, value in kwargs.items()}  # True == 1, but not as an option
 
 
 def dataclass_from_dict(cls: type, data: Any, prefix: str = "") -> Any:
@@ -182,8 +209,11 @@ def config_diff(a: Any, b: Any) -> list[str]:
 
 
 def run_diff(old: RunSpec, new: RunSpec) -> list[str]:
-    """:func:`config_diff` plus the env id: what makes two runs different runs (the step budget does not)."""
+    """:func:`config_diff` plus the env id and options: what makes two runs different runs (the step budget
+    does not)."""
     env = [f"env_id: {old.env_id} -> {new.env_id}"] if old.env_id != new.env_id else []
+    if _typed(old.env_kwargs) != _typed(new.env_kwargs):
+        env.append(f"env_kwargs: {show_env_kwargs(old.env_kwargs)} -> {show_env_kwargs(new.env_kwargs)}")
     return env + config_diff(old.config, new.config)
 
 

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import equinox as eqx
@@ -124,9 +125,17 @@ def _random_actions(rng: np.random.Generator, kind: str, num: int, size: int) ->
 class _Run:
     """Mutable state of one training run (kept out of the pure update and acting functions)."""
 
-    def __init__(self, config: AgentConfig, env_id: str, logdir: pathlib.Path):
+    def __init__(
+        self,
+        config: AgentConfig,
+        env_id: str,
+        logdir: pathlib.Path,
+        env_kwargs: Mapping[str, object] | None = None,
+    ):
         self.config = config
-        self.env = r2i_envs.make(env_id, num_envs=config.train.num_envs, seed=config.seed)
+        self.env = r2i_envs.make(
+            env_id, num_envs=config.train.num_envs, seed=config.seed, **dict(env_kwargs or {})
+        )
         self.kind, self.action_size = _action_spec(self.env)
         root = jax.random.key(config.seed)
         init_key, self.act_key, self.update_key = jax.random.split(root, 3)
@@ -281,10 +290,16 @@ class _Run:
 
 
 def restore_train_state(
-    config: AgentConfig, env_id: str, logdir: pathlib.Path, step: int | None = None
+    config: AgentConfig,
+    env_id: str,
+    logdir: pathlib.Path,
+    step: int | None = None,
+    *,
+    env_kwargs: Mapping[str, object] | None = None,
 ) -> tuple[TrainState, Counters]:
-    """Parameters, optimizer states and counters of the newest checkpoint in ``logdir`` (or of ``step``)."""
-    run = _Run(config, env_id, logdir)
+    """Parameters, optimizer states and counters of the newest checkpoint in ``logdir`` (or of ``step``);
+    ``env_kwargs``: the run's options of ``r2i_envs.make`` (its ``RunSpec.env_kwargs``)."""
+    run = _Run(config, env_id, logdir, env_kwargs)
     try:
         if run.checkpointer.latest_step() is None:
             raise FileNotFoundError(f"no checkpoint in {logdir / 'checkpoints'}")
@@ -296,13 +311,20 @@ def restore_train_state(
 
 
 def evaluate_policy(
-    state: TrainState, env_id: str, episodes: int, seed: int, *, frames: list | None = None
+    state: TrainState,
+    env_id: str,
+    episodes: int,
+    seed: int,
+    *,
+    frames: list | None = None,
+    env_kwargs: Mapping[str, object] | None = None,
 ) -> list[float]:
-    """Returns of ``episodes`` episodes with the policy's most likely actions, in a separate env.
+    """Returns of ``episodes`` episodes with the policy's most likely actions, in a separate env (made with
+    ``env_kwargs``).
 
     With ``frames`` (a list), every image observation is appended to it.
     """
-    env = r2i_envs.make(env_id, num_envs=1, seed=seed)
+    env = r2i_envs.make(env_id, num_envs=1, seed=seed, **dict(env_kwargs or {}))
     kind, _ = _action_spec(env)
     agent = state.agent
     carry, obs, returns, total = initial_carries(agent.world_model, 1), env.reset(), [], 0.0
@@ -341,11 +363,13 @@ def evaluate(logdir: pathlib.Path, episodes: int, *, video: bool = False) -> dic
     from ._rundir import load_run
 
     spec = load_run(logdir)
-    if video and "image" not in r2i_envs.describe(spec.env_id).obs_space:
+    if video and "image" not in r2i_envs.describe(spec.env_id, **spec.env_kwargs).obs_space:
         raise ValueError(f"--video needs image observations; {spec.env_id} has none")
-    state, counters = restore_train_state(spec.config, spec.env_id, logdir)
+    state, counters = restore_train_state(spec.config, spec.env_id, logdir, env_kwargs=spec.env_kwargs)
     frames: list | None = [] if video else None
-    returns = evaluate_policy(state, spec.env_id, episodes, spec.config.seed + 2, frames=frames)
+    returns = evaluate_policy(
+        state, spec.env_id, episodes, spec.config.seed + 2, frames=frames, env_kwargs=spec.env_kwargs
+    )
     video_path = None
     if frames:
         video_path = logdir / f"eval_{counters.env_steps}.gif"
@@ -425,15 +449,17 @@ def train(
     resume: bool = False,
     max_seconds: float | None = None,
     progress: bool = True,
+    env_kwargs: Mapping[str, object] | None = None,
 ) -> dict[str, Any]:
     """Train until ``steps`` env steps in total (all envs together); returns a summary.
 
     Logs to ``logdir/metrics.jsonl`` and TensorBoard, checkpoints to ``logdir/checkpoints``. With
     ``resume`` it continues from the newest intact checkpoint (log records after it are dropped, so the
     log has no duplicates). ``max_seconds``, SIGINT (Ctrl-C) and SIGTERM end the run cleanly after the
-    current step, with a checkpoint; the summary's ``stopped_by`` says which.
+    current step, with a checkpoint; the summary's ``stopped_by`` says which. ``env_kwargs`` go to
+    ``r2i_envs.make`` (for training and evaluation envs alike).
     """
-    run = _Run(config, env_id, logdir)
+    run = _Run(config, env_id, logdir, env_kwargs)
     try:
         check_disk_space(run.checkpointer.directory, _checkpoint_bytes(run))
         if resume:
@@ -485,7 +511,9 @@ def train(
                     logger.write(after, record)
                     finished, pending = [], []
                 if _crossed(before, after, train_cfg.eval_every) and after >= train_cfg.prefill:
-                    returns = evaluate_policy(run.state, env_id, train_cfg.eval_episodes, config.seed + 1)
+                    returns = evaluate_policy(
+                        run.state, env_id, train_cfg.eval_episodes, config.seed + 1, env_kwargs=env_kwargs
+                    )
                     logger.write(after, {"eval/return": float(np.mean(returns))})
                 if _crossed(before, after, train_cfg.checkpoint_every):
                     run.save()
