@@ -149,6 +149,31 @@ def test_box_actions_reach_the_env_at_its_bounds():
         assert _inner(env).actions[0].dtype == np.float32
 
 
+@pytest.mark.parametrize("env_id", ["gym/Pendulum-v1", "gym/CartPole-v1", "tiny/dict", "tiny/flags"])
+def test_an_env_pickles_mid_episode_and_its_copy_steps_alike(env_id):
+    """The agent's checkpoints keep an in-process env by pickling it, so that a resumed run continues the
+    same episodes: every observation encoder and action decoder must pickle."""
+    import pickle
+
+    with r2i_envs.make(env_id, num_envs=2, seed=4) as env:
+        space = env.act_space["action"]
+        rng = np.random.default_rng(0)
+        draw = lambda: (
+            rng.integers(0, space.n, 2)
+            if space.n
+            else rng.uniform(-1, 1, (2, *space.shape)).astype(np.float32)
+        )
+        env.reset()
+        env.step(draw())
+        copy = pickle.loads(pickle.dumps(env))
+        for _ in range(4):
+            action = draw()
+            ours, theirs = env.step(action), copy.step(action)
+            for key in ours:
+                np.testing.assert_array_equal(ours[key], theirs[key], err_msg=f"{env_id} {key}")
+        copy.close()
+
+
 def test_dict_observations_split_into_vector_and_image():
     with r2i_envs.make("tiny/dict", num_envs=2, seed=3) as env:
         obs = env.reset()

@@ -190,3 +190,34 @@ def test_restore_train_state_of_a_given_checkpoint(tmp_path):
     assert any(not np.array_equal(a, b) for a, b in zip(older, newest, strict=True))
     with pytest.raises(CheckpointError, match=r"no checkpoint of step 50 .*steps: \[40, 80, 120\]"):
         restore_train_state(config, ENV, tmp_path, step=50)
+
+
+def test_resume_with_env_state_another_version_cannot_load_starts_fresh_episodes(
+    tmp_path, monkeypatch, capsys
+):
+    """A checkpoint's pickled envs may name classes this r2i-envs no longer has: the parameters, replay and
+    counters still resume, the envs start new episodes, and a warning says so."""
+    import pickle
+    import types
+
+    from r2i_agent import _train
+
+    config, env_id = small_config(), "popgym/RepeatPreviousEasy"
+    train(config, env_id, 60, tmp_path, progress=False)
+
+    def loads(data):
+        raise AttributeError("Can't get attribute 'POPGymEnv' on <module 'r2i_envs._popgym'>")
+
+    monkeypatch.setattr(_train, "pickle", types.SimpleNamespace(**{**vars(pickle), "loads": loads}))
+    run = _train._Run(config, env_id, tmp_path)
+    saved, _ = restore_train_state(config, env_id, tmp_path)  # the parameters are those saved
+    assert run.restore() == 60
+    assert "env state does not load here (AttributeError" in capsys.readouterr().err
+    assert run.obs["is_first"].all() and not run.episode_return.any() and not run.episode_length.any()
+    leaves = lambda state: jax.tree.leaves(eqx.filter(state, eqx.is_array))
+    for a, b in zip(leaves(saved), leaves(run.state), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    run.env.close()
+    run.checkpointer.close()
+    summary = train(config, env_id, 80, tmp_path, resume=True, progress=False)
+    assert summary["env_steps"] == 80

@@ -17,6 +17,7 @@ Each env is seeded once, by ``reset(seed=...)`` on its first reset.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import math
 from collections.abc import Callable
@@ -120,29 +121,33 @@ def _vector_leaf(
 ) -> tuple[Callable[[Any], np.ndarray], int, float, float]:
     """(encode one value as flat float32, its width, low, high) of a non-image leaf."""
     spaces = _spaces()
+    # Encoders are module functions with bound arguments, so an env pickles (checkpoints keep the env).
     if isinstance(space, spaces.Discrete):
         n, start = int(space.n), int(space.start)
-
-        def one_hot(value: Any) -> np.ndarray:
-            out = np.zeros(n, np.float32)
-            out[int(value) - start] = 1.0
-            return out
-
-        return one_hot, n, 0.0, 1.0
+        encode = functools.partial(_discrete_one_hot, start=start, sizes=np.asarray([n]))
+        return encode, n, 0.0, 1.0
     if isinstance(space, spaces.MultiDiscrete):
         nvec, start = space.nvec.reshape(-1), space.start.reshape(-1)
-        encode = lambda v: _one_hot(np.asarray(v).reshape(-1) - start, nvec)
+        encode = functools.partial(_discrete_one_hot, start=start, sizes=nvec)
         return encode, int(nvec.sum()), 0.0, 1.0
     if isinstance(space, spaces.MultiBinary | spaces.Box):
         size = math.prod(space.shape)
         low, high = 0.0, 1.0
         if isinstance(space, spaces.Box) and size:
             low, high = float(np.min(space.low)), float(np.max(space.high))
-        return (lambda v: np.asarray(v, np.float32).reshape(-1)), size, low, high
+        return _flat_float32, size, low, high
     raise TypeError(
         f"{env_id}: {_path_name(path)} has space {space}, which r2i_envs cannot observe (it takes Box, "
         "Discrete, MultiDiscrete, MultiBinary, and Dict/Tuple of them)."
     )
+
+
+def _discrete_one_hot(value: Any, start: Any, sizes: np.ndarray) -> np.ndarray:
+    return _one_hot(np.asarray(value).reshape(-1) - start, sizes)
+
+
+def _flat_float32(value: Any) -> np.ndarray:
+    return np.asarray(value, np.float32).reshape(-1)
 
 
 def _one_hot(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -158,26 +163,15 @@ class ActionDecoder:
     def __init__(self, space: Any, env_id: str):
         spaces = _spaces()
         if isinstance(space, spaces.Discrete):
-            start = int(space.start)
             self.space = discrete_action(int(space.n))
-            self._decode: Callable[[np.ndarray], Any] = lambda action: int(action) + start
+            self._decode: Callable[[np.ndarray], Any] = functools.partial(_shift, start=int(space.start))
         elif isinstance(space, spaces.MultiDiscrete):
-            nvec, offset = tuple(int(n) for n in space.nvec.reshape(-1)), space.start.reshape(-1)
+            nvec = tuple(int(n) for n in space.nvec.reshape(-1))
             self.space = discrete_action(math.prod(nvec))
-
-            def unravel(action: np.ndarray) -> np.ndarray:
-                return (np.asarray(np.unravel_index(int(action), nvec)) + offset).reshape(space.shape)
-
-            self._decode = unravel
+            self._decode = functools.partial(_unravel, nvec=nvec, start=space.start, shape=space.shape)
         elif isinstance(space, spaces.Box) and np.isfinite(space.low).all() and np.isfinite(space.high).all():
-            low, high = space.low.reshape(-1).astype(np.float64), space.high.reshape(-1).astype(np.float64)
             self.space = continuous_action(math.prod(space.shape))
-
-            def rescale(action: np.ndarray) -> np.ndarray:
-                scaled = low + (np.asarray(action, np.float64) + 1.0) / 2.0 * (high - low)
-                return np.clip(scaled, low, high).astype(space.dtype).reshape(space.shape)
-
-            self._decode = rescale
+            self._decode = functools.partial(_rescale, low=space.low, high=space.high)
         else:
             raise TypeError(
                 f"{env_id}: action space {space} is not supported; r2i_envs takes Discrete, MultiDiscrete "
@@ -186,6 +180,23 @@ class ActionDecoder:
 
     def __call__(self, action: np.ndarray) -> Any:
         return self._decode(action)
+
+
+def _shift(action: np.ndarray, start: int) -> int:
+    return int(action) + start
+
+
+def _unravel(
+    action: np.ndarray, nvec: tuple[int, ...], start: np.ndarray, shape: tuple[int, ...]
+) -> np.ndarray:
+    return (np.asarray(np.unravel_index(int(action), nvec)) + start.reshape(-1)).reshape(shape)
+
+
+def _rescale(action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """[-1, 1] to the Box's bounds, clipped there, in the Box's dtype and shape."""
+    low64, high64 = low.reshape(-1).astype(np.float64), high.reshape(-1).astype(np.float64)
+    scaled = low64 + (np.asarray(action, np.float64).reshape(-1) + 1.0) / 2.0 * (high64 - low64)
+    return np.clip(scaled, low64, high64).astype(low.dtype).reshape(low.shape)
 
 
 class GymEnv:

@@ -204,12 +204,30 @@ class _Run:
         if "replay" in arrays:
             self.replay.load_state_dict({"data": arrays["replay"], **meta["replay"]})
         if "env" in arrays:
-            self.env.close()
-            self.env = pickle.loads(np.asarray(arrays["env"]).tobytes())
+            self._restore_env(np.asarray(arrays["env"]).tobytes())
         self.rng.bit_generator.state = meta["rng"]
         # Checkpoints from before ``learning_from`` counted the ratio from the prefill.
         self.counters = Counters(**{"learning_from": self.config.train.prefill, **meta["counters"]})
         return step
+
+    def _restore_env(self, pickled: bytes) -> None:
+        """The saved envs mid-episode; if this r2i-envs cannot load them (saved by another version), fresh
+        episodes in the envs made at start, with a warning."""
+        try:
+            env = pickle.loads(pickled)
+        except (AttributeError, ImportError, TypeError, pickle.UnpicklingError) as error:
+            print(
+                f"warning: the checkpoint's env state does not load here ({type(error).__name__}: {error}); "
+                "the run continues with fresh episodes",
+                file=sys.stderr,
+            )
+            self.obs = self.env.reset()
+            self.carry = initial_carries(self.state.agent.world_model, self.config.train.num_envs)
+            self.episode_return = np.zeros_like(self.episode_return)
+            self.episode_length = np.zeros_like(self.episode_length)
+            return
+        self.env.close()
+        self.env = env
 
     # ----- acting and learning -----
 
