@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = load_run(args.logdir)
     if not spec.env_id.startswith("bsuite/discounting_chain/"):
         parser.error(f"{spec.env_id} is not a BSuite discounting_chain task")
-    state, counters = restore_train_state(spec.config, spec.env_id, args.logdir)
+    state, counters = restore_train_state(spec.config, spec.env_id, args.logdir, env_kwargs=spec.env_kwargs)
     agent, settings = state.agent, spec.config.actor_critic  # the run's γ and λ
     world_model = agent.world_model
     env = r2i_envs.make(spec.env_id, num_envs=1, seed=args.seed)

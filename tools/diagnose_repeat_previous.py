@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = load_run(args.logdir)
     if not spec.env_id.startswith("popgym/RepeatPrevious"):
         parser.error(f"{spec.env_id} is not a POPGym RepeatPrevious task")
-    state, counters = restore_train_state(spec.config, spec.env_id, args.logdir)
+    state, counters = restore_train_state(spec.config, spec.env_id, args.logdir, env_kwargs=spec.env_kwargs)
     env = r2i_envs.make(spec.env_id, num_envs=1, seed=args.seed)
     kind, _ = _action_spec(env)
     carry, obs = initial_carries(state.agent.world_model, 1), env.reset()

@@ -13,6 +13,10 @@ For each kept checkpoint it plays held-out episodes (env seeds the run never use
 Replay age (hypothesis 3: replay dominated by old data) needs no checkpoint: with capacity ≥ the run's
 steps nothing is evicted and a uniform sample's share of the last 10k steps is 10k / steps so far.
 
+With ``--swap BEFORE DURING`` it instead plays the four pairs of world model and actor from two checkpoints
+(hypothesis 4: the world model's features drift under a fixed actor, so the sag follows the model's
+parameters; hypothesis 5: the actor's own updates make it worse, so the sag follows the actor's).
+
     uv run python tools/diagnose_sags.py runs/table2/popgym-RepeatPreviousEasy-r2i-s0 --episodes 8
 """
 
@@ -22,6 +26,7 @@ import argparse
 import json
 import pathlib
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,9 +37,11 @@ from r2i_agent._rundir import load_run
 from r2i_agent._train import _action_spec, _env_action, _observation, restore_train_state
 
 
-def play(agent, env_id: str, episodes: int, seed: int, explore: float) -> list[dict[str, np.ndarray]]:
+def play(
+    agent, env_id: str, episodes: int, seed: int, explore: float, env_kwargs=None
+) -> list[dict[str, np.ndarray]]:
     """Whole episodes with the policy's sampled actions, each replaced by a uniform one w.p. ``explore``."""
-    env = r2i_envs.make(env_id, num_envs=1, seed=seed)
+    env = r2i_envs.make(env_id, num_envs=1, seed=seed, **(env_kwargs or {}))
     kind, size = _action_spec(env)
     rng = np.random.default_rng(seed)
     carry, obs, key = initial_carries(agent.world_model, 1), env.reset(), jax.random.key(seed)
@@ -92,11 +99,11 @@ def measure(agent, episodes: list[dict], key) -> dict[str, np.ndarray]:
 
 
 def checkpoint_row(spec, logdir: pathlib.Path, step: int, args) -> dict[str, float]:
-    state, _ = restore_train_state(spec.config, spec.env_id, logdir, step)
+    state, _ = restore_train_state(spec.config, spec.env_id, logdir, step, env_kwargs=spec.env_kwargs)
     agent = state.agent
     seed = 10_000 + args.seed  # held out: training envs use the run's seed
-    own = play(agent, spec.env_id, args.episodes, seed, 0.0)
-    mixed = play(agent, spec.env_id, args.episodes, seed + 1, args.explore)
+    own = play(agent, spec.env_id, args.episodes, seed, 0.0, spec.env_kwargs)
+    mixed = play(agent, spec.env_id, args.episodes, seed + 1, args.explore, spec.env_kwargs)
     own_m = measure(agent, own, jax.random.key(seed))
     mixed_m = measure(agent, mixed, jax.random.key(seed + 1))
     right, wrong = mixed_m["real"] > 0, mixed_m["real"] < 0
@@ -115,6 +122,29 @@ def checkpoint_row(spec, logdir: pathlib.Path, step: int, args) -> dict[str, flo
     }
 
 
+def swap_rows(spec, logdir: pathlib.Path, before: int, during: int, args) -> list[dict]:
+    """Real returns of every (world model, actor) pair from the two checkpoints, on the same held-out envs."""
+    agents = {
+        step: restore_train_state(spec.config, spec.env_id, logdir, step, env_kwargs=spec.env_kwargs)[0].agent
+        for step in (before, during)
+    }
+    rows = []
+    for model_step in (before, during):
+        for actor_step in (before, during):
+            agent = eqx.tree_at(lambda a: a.actor, agents[model_step], agents[actor_step].actor)
+            episodes = play(agent, spec.env_id, args.episodes, 10_000 + args.seed, 0.0, spec.env_kwargs)
+            returns = [e["reward"].sum() for e in episodes]
+            rows.append(
+                {
+                    "model_step": model_step,
+                    "actor_step": actor_step,
+                    "real_return": float(np.mean(returns)),
+                    "stderr": float(np.std(returns) / np.sqrt(len(returns))),
+                }
+            )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
@@ -123,9 +153,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--explore", type=float, default=0.5, help="uniform-action share of the second set")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=pathlib.Path, default=None, help="write the rows as JSON lines here")
+    parser.add_argument(
+        "--swap",
+        type=int,
+        nargs=2,
+        metavar=("BEFORE", "DURING"),
+        default=None,
+        help="play every pair of world model and actor from these two checkpoint steps",
+    )
     args = parser.parse_args(argv)
 
     spec = load_run(args.logdir)
+    if args.swap is not None:
+        rows = swap_rows(spec, args.logdir, *args.swap, args)
+        for row in rows:
+            print(json.dumps(row), flush=True)
+        if args.out is not None:
+            args.out.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        return
     steps = sorted(int(p.name) for p in (args.logdir / "checkpoints").iterdir() if p.name.isdigit())
     if not steps:
         parser.error(f"no checkpoints in {args.logdir / 'checkpoints'}")
