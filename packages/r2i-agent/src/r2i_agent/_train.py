@@ -134,7 +134,7 @@ class _Run:
     ):
         self.config = config
         self.env = r2i_envs.make(
-            env_id, num_envs=config.train.num_envs, seed=config.seed, **dict(env_kwargs or {})
+            env_id, num_envs=config.train.num_envs, seed=config.seed, **(env_kwargs or {})
         )
         self.kind, self.action_size = _action_spec(self.env)
         root = jax.random.key(config.seed)
@@ -155,11 +155,16 @@ class _Run:
         self.rng = np.random.default_rng(config.seed)
         self.counters = Counters()
         self.seconds: dict[str, float] = collections.defaultdict(float)  # profile: where time goes
-        self.obs = self.env.reset()
-        self.carry = initial_carries(agent.world_model, config.train.num_envs)
-        self.episode_return = np.zeros(config.train.num_envs)
-        self.episode_length = np.zeros(config.train.num_envs, np.int64)
+        self._start_fresh_episodes()
         self.checkpointer = Checkpointer(logdir / "checkpoints", config.train.keep_checkpoints)
+
+    def _start_fresh_episodes(self) -> None:
+        """Reset every env, the acting carry and the running episode returns and lengths."""
+        num = self.config.train.num_envs
+        self.obs = self.env.reset()
+        self.carry = initial_carries(self.state.agent.world_model, num)
+        self.episode_return = np.zeros(num)
+        self.episode_length = np.zeros(num, np.int64)
 
     # ----- checkpoints -----
 
@@ -221,10 +226,7 @@ class _Run:
                 "the run continues with fresh episodes",
                 file=sys.stderr,
             )
-            self.obs = self.env.reset()
-            self.carry = initial_carries(self.state.agent.world_model, self.config.train.num_envs)
-            self.episode_return = np.zeros_like(self.episode_return)
-            self.episode_length = np.zeros_like(self.episode_length)
+            self._start_fresh_episodes()
             return
         self.env.close()
         self.env = env
@@ -342,7 +344,7 @@ def evaluate_policy(
 
     With ``frames`` (a list), every image observation is appended to it.
     """
-    env = r2i_envs.make(env_id, num_envs=1, seed=seed, **dict(env_kwargs or {}))
+    env = r2i_envs.make(env_id, num_envs=1, seed=seed, **(env_kwargs or {}))
     kind, _ = _action_spec(env)
     agent = state.agent
     carry, obs, returns, total = initial_carries(agent.world_model, 1), env.reset(), [], 0.0
